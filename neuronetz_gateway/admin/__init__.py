@@ -1,0 +1,1 @@
+"""Operator actions (tenants, keys, reports, env-file edits); the CLI is a thin shell over these."""

@@ -1,0 +1,424 @@
+"""`neuronetz-gateway …`: the same commands from the pyz, the venv and the container.
+
+Exit codes scripts can rely on: 0 success, 1 an expected failure (unknown tenant, duplicate name,
+bad value, database unreachable, pending migrations for `migrate --check`), 2 invalid configuration
+or usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from neuronetz_gateway import __version__
+from neuronetz_gateway.admin import keys as key_admin
+from neuronetz_gateway.admin import tenants as tenant_admin
+from neuronetz_gateway.admin.errors import AdminError
+from neuronetz_gateway.admin.timespec import parse_duration, parse_when
+from neuronetz_gateway.auth.hashing import KeyHasher
+from neuronetz_gateway.cli.render import key_dict, print_json, print_table, tenant_dict
+from neuronetz_gateway.config import ConfigError, Settings, default_env_file, load_settings
+from neuronetz_gateway.db.engine import Database, DatabaseUnavailable, open_database
+from neuronetz_gateway.db.migrate import apply_migrations, pending_migrations
+from neuronetz_gateway.db.records import Limits
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="neuronetz-gateway",
+    help="The secure, multi-tenant gateway in front of Ollama.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EnvFile = Annotated[
+    Path | None,
+    typer.Option("--env-file", help="env file to read (default: .env in the working directory)"),
+]
+Json = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+Rpm = Annotated[int | None, typer.Option("--rpm", help="requests per minute")]
+Tpm = Annotated[int | None, typer.Option("--tpm", help="tokens per minute")]
+Concurrent = Annotated[int | None, typer.Option("--concurrent", help="requests in flight")]
+Daily = Annotated[int | None, typer.Option("--daily-budget", help="tokens per UTC day")]
+Monthly = Annotated[int | None, typer.Option("--monthly-budget", help="tokens per UTC month")]
+Total = Annotated[int | None, typer.Option("--total-budget", help="tokens in total")]
+Models = Annotated[
+    str | None,
+    typer.Option("--models", help="comma-separated model allowlist, e.g. llama3.2,qwen3:8b"),
+]
+
+_env_file: Path | None = None
+
+
+@app.callback()
+def _root(env_file: EnvFile = None) -> None:
+    global _env_file
+    _env_file = env_file
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one error line and exit."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    """Load and validate the configuration, or exit 2 listing every problem."""
+    try:
+        return load_settings(env_file=_env_file or default_env_file())
+    except ConfigError as exc:
+        typer.echo("error: invalid configuration:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(2) from None
+
+
+def with_database(
+    action: Callable[[Settings, Database], Awaitable[T]], *, migrated: bool = True
+) -> T:
+    """Open the database, run `action(settings, database)`, close; expected failures exit 1."""
+    config = settings()
+
+    async def run() -> T:
+        database = await open_database(config, pool=False)
+        try:
+            await database.ping()
+            if migrated and await pending_migrations(database):
+                raise AdminError(
+                    "the database schema is not current: run `neuronetz-gateway migrate`"
+                )
+            return await action(config, database)
+        finally:
+            await database.close()
+
+    try:
+        return asyncio.run(run())
+    except AdminError as exc:
+        fail(str(exc))
+    except DatabaseUnavailable as exc:
+        fail(f"database unavailable: {exc}")
+
+
+def _limits(
+    rpm: int | None,
+    tpm: int | None,
+    concurrent: int | None,
+    daily: int | None,
+    monthly: int | None,
+    total: int | None,
+) -> Limits:
+    return Limits(
+        rpm=rpm,
+        tpm=tpm,
+        concurrent=concurrent,
+        daily_budget=daily,
+        monthly_budget=monthly,
+        total_budget=total,
+    )
+
+
+def _model_list(models: str | None) -> tuple[str, ...] | None:
+    if models is None:
+        return None
+    return tuple(m.strip() for m in models.split(",") if m.strip())
+
+
+# -- serving -----------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    workers: Annotated[
+        int, typer.Option(help="worker processes (more than 1 needs REDIS_URL)")
+    ] = 1,
+    host: Annotated[str | None, typer.Option(help="override GATEWAY_BIND_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="override GATEWAY_BIND_PORT")] = None,
+    migrate: Annotated[bool, typer.Option(help="apply pending migrations before serving")] = True,
+) -> None:
+    """Serve the gateway (embedded SQLite and in-process limits unless configured otherwise)."""
+    from neuronetz_gateway import server
+    from neuronetz_gateway.logs import configure_logging
+
+    config = settings()
+    config = dataclasses.replace(
+        config, bind_host=host or config.bind_host, bind_port=port or config.bind_port
+    )
+    try:
+        server.check_workers(config, workers)
+    except server.StartupError as exc:
+        fail(str(exc), exc.exit_code)
+    configure_logging(config)
+    if migrate:
+        applied = with_database(lambda _, database: apply_migrations(database), migrated=False)
+        if applied:
+            typer.echo(f"applied migrations: {', '.join(applied)}", err=True)
+    raise typer.Exit(server.serve_forever(config, workers))
+
+
+@app.command()
+def migrate(
+    check: Annotated[
+        bool, typer.Option("--check", help="only report; exit 1 when migrations are pending")
+    ] = False,
+    json_out: Json = False,
+) -> None:
+    """Apply pending database migrations (safe to run concurrently)."""
+
+    ids = with_database(
+        lambda _, database: (pending_migrations if check else apply_migrations)(database),
+        migrated=False,
+    )
+    if json_out:
+        print_json({"pending" if check else "applied": ids})
+    elif check:
+        typer.echo(f"pending migrations: {', '.join(ids)}" if ids else "migrations are current")
+    else:
+        typer.echo(
+            f"applied: {', '.join(ids)}" if ids else "nothing to apply: migrations are current"
+        )
+    if check and ids:
+        raise typer.Exit(1)
+
+
+# -- tenants -----------------------------------------------------------------------------------
+
+
+@app.command("create-tenant")
+def create_tenant(
+    name: Annotated[str, typer.Option("--name", help="unique tenant name")],
+    rpm: Rpm = None,
+    tpm: Tpm = None,
+    concurrent: Concurrent = None,
+    daily_budget: Daily = None,
+    monthly_budget: Monthly = None,
+    total_budget: Total = None,
+    models: Models = None,
+    allow_all_models: Annotated[
+        bool, typer.Option("--allow-all-models", help="every discovered model (default)")
+    ] = False,
+    log_prompts: Annotated[
+        bool, typer.Option("--log-prompts", help="default prompt logging for its keys")
+    ] = False,
+    prompt_retention_days: Annotated[
+        int | None, typer.Option(help="days prompt logs are kept")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Create a tenant; unset limits use the DEFAULT_* settings, unset budgets are unlimited."""
+    if models is not None and allow_all_models:
+        fail("choose either --models or --allow-all-models")
+    limits = _limits(rpm, tpm, concurrent, daily_budget, monthly_budget, total_budget)
+    tenant = with_database(
+        lambda *_: tenant_admin.create_tenant(
+            name, limits, _model_list(models), log_prompts, prompt_retention_days
+        )
+    )
+    if json_out:
+        print_json(tenant_dict(tenant))
+    else:
+        typer.echo(f"created tenant {tenant.name!r}")
+
+
+@app.command("update-tenant")
+def update_tenant(
+    name: Annotated[str, typer.Option("--name", help="the tenant to change")],
+    rpm: Rpm = None,
+    tpm: Tpm = None,
+    concurrent: Concurrent = None,
+    daily_budget: Daily = None,
+    monthly_budget: Monthly = None,
+    total_budget: Total = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unset",
+            help="reset a limit/budget to default (repeatable), e.g. --unset daily_budget",
+        ),
+    ] = None,
+    models: Models = None,
+    allow_all_models: Annotated[
+        bool | None, typer.Option("--allow-all-models/--allowlist-only", help="model policy")
+    ] = None,
+    log_prompts: Annotated[bool | None, typer.Option("--log-prompts/--no-log-prompts")] = None,
+    prompt_retention_days: Annotated[
+        int | None, typer.Option(help="days prompt logs are kept")
+    ] = None,
+    enable: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="enable or disable the tenant")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Change a tenant's limits, budgets, model policy or state (live within 2 s)."""
+    given = _limits(rpm, tpm, concurrent, daily_budget, monthly_budget, total_budget)
+    changes = tenant_admin.TenantChanges(
+        limits={k: v for k, v in dataclasses.asdict(given).items() if v is not None},
+        unset=tuple(u.replace("-", "_") for u in unset or ()),
+        allow_all_models=allow_all_models,
+        models=_model_list(models),
+        log_prompts=log_prompts,
+        prompt_retention_days=prompt_retention_days,
+        disabled=None if enable is None else not enable,
+    )
+    tenant = with_database(lambda *_: tenant_admin.update_tenant(name, changes))
+    if json_out:
+        print_json(tenant_dict(tenant))
+    else:
+        typer.echo(f"updated tenant {tenant.name!r}")
+
+
+@app.command("list-tenants")
+def list_tenants(json_out: Json = False) -> None:
+    """List tenants with their limits, budgets and model policy."""
+    rows = [tenant_dict(t) for t in with_database(lambda *_: tenant_admin.list_tenants())]
+    if json_out:
+        print_json(rows)
+        return
+    for row in rows:
+        row["models"] = "all" if row["allow_all_models"] else row["models"]
+    print_table(
+        rows,
+        [
+            "name",
+            "rpm",
+            "tpm",
+            "concurrent",
+            "daily_budget",
+            "monthly_budget",
+            "total_budget",
+            "models",
+            "disabled",
+        ],
+    )
+
+
+@app.command("disable-tenant")
+def disable_tenant(
+    name: Annotated[str, typer.Option("--name", help="the tenant to disable")],
+    json_out: Json = False,
+) -> None:
+    """Disable a tenant: every key of it is refused within 2 s."""
+    tenant = with_database(lambda *_: tenant_admin.disable_tenant(name))
+    if json_out:
+        print_json(tenant_dict(tenant))
+    else:
+        typer.echo(f"disabled tenant {tenant.name!r}")
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+@app.command("create-key")
+def create_key(
+    tenant: Annotated[str, typer.Option("--tenant", help="tenant the key belongs to")],
+    name: Annotated[str, typer.Option("--name", help="what the key is for, e.g. prod-server-1")],
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="30d, 12h or a date/ISO time")
+    ] = None,
+    rpm: Rpm = None,
+    tpm: Tpm = None,
+    concurrent: Concurrent = None,
+    daily_budget: Daily = None,
+    monthly_budget: Monthly = None,
+    total_budget: Total = None,
+    models: Annotated[
+        str | None, typer.Option("--models", help="comma-separated subset of the tenant's models")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Create a key and print it. This is the only time the full key is shown."""
+    limits = _limits(rpm, tpm, concurrent, daily_budget, monthly_budget, total_budget)
+
+    async def action(config: Settings, _: Database) -> key_admin.IssuedKey:
+        expires_at = parse_when(expires, datetime.now(UTC)) if expires else None
+        return await key_admin.create_key(
+            KeyHasher.from_settings(config), tenant, name, expires_at, limits, _model_list(models)
+        )
+
+    issued = with_database(action)
+    _show_issued(issued, json_out)
+
+
+def _show_issued(issued: key_admin.IssuedKey, json_out: bool) -> None:
+    if json_out:
+        print_json({**key_dict(issued.record, datetime.now(UTC)), "key": issued.token})
+        return
+    typer.echo(
+        f"created key {issued.record.prefix} ({issued.record.name}) "
+        f"for tenant {issued.record.tenant_name!r}"
+    )
+    typer.echo("")
+    typer.echo(f"    {issued.token}")
+    typer.echo("")
+    typer.echo("Store it now: it is shown only this once and cannot be recovered.", err=True)
+
+
+@app.command("list-keys")
+def list_keys(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="only this tenant's keys")] = None,
+    json_out: Json = False,
+) -> None:
+    """List keys by public prefix and state (never the secret)."""
+    now = datetime.now(UTC)
+    rows = [key_dict(k, now) for k in with_database(lambda *_: key_admin.list_keys(tenant))]
+    if json_out:
+        print_json(rows)
+        return
+    print_table(
+        rows, ["prefix", "tenant", "name", "state", "expires_at", "last_used_at", "created_at"]
+    )
+
+
+@app.command("revoke-key")
+def revoke_key(
+    prefix: Annotated[str, typer.Option("--prefix", help="public prefix, e.g. nz_abc12345")],
+    json_out: Json = False,
+) -> None:
+    """Revoke a key; every instance refuses it within 2 s."""
+    record = with_database(lambda *_: key_admin.revoke_key(prefix))
+    if json_out:
+        print_json(key_dict(record, datetime.now(UTC)))
+    else:
+        typer.echo(f"revoked key {record.prefix}")
+
+
+@app.command("rotate-key")
+def rotate_key(
+    prefix: Annotated[str, typer.Option("--prefix", help="public prefix of the key to replace")],
+    grace: Annotated[
+        str, typer.Option("--grace", help="how long the old key keeps working (e.g. 24h, 7d)")
+    ] = "24h",
+    json_out: Json = False,
+) -> None:
+    """Issue a successor key with the same settings; the old one expires after the grace period."""
+
+    async def action(config: Settings, _: Database) -> tuple[key_admin.IssuedKey, object]:
+        return await key_admin.rotate_key(
+            KeyHasher.from_settings(config), prefix, parse_duration(grace)
+        )
+
+    issued, _old = with_database(action)
+    if not json_out:
+        typer.echo(f"old key {prefix} stops working in {grace}")
+    _show_issued(issued, json_out)
+
+
+@app.command()
+def version(json_out: Json = False) -> None:
+    """Print the gateway's version."""
+    if json_out:
+        print_json({"version": __version__, "python": sys.version.split()[0]})
+    else:
+        typer.echo(f"neuronetz-gateway {__version__}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""The gateway's own endpoints: /healthz, /readyz, /metrics, /v1/usage."""
