@@ -104,7 +104,9 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def cli_env(db_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> dict[str, str]:
+def cli_env(
+    db_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]
+) -> dict[str, str]:
     """The process environment the CLI reads, pointed at one engine, from an empty directory."""
     for name in ("DATABASE_URL", "REDIS_URL", "OLLAMA_BACKENDS"):
         monkeypatch.delenv(name, raising=False)
@@ -123,7 +125,11 @@ class GatewayProcess:
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "neuronetz_gateway", "serve", "--port", str(self.port), *args],
-            env=full_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=full_env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self._output: str | None = None
 

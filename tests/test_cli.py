@@ -32,17 +32,24 @@ def test_migrate_check_reports_pending_then_current(cli_env: dict[str, str]) -> 
 
 def test_commands_refuse_an_unmigrated_database(cli_env: dict[str, str]) -> None:
     code, out, err = cli("list-tenants")
-    assert code == 1
-    assert err.strip() == "error: the database schema is not current: run `neuronetz-gateway migrate`"
+    assert code == 1 and out == ""
+    assert (
+        err.strip() == "error: the database schema is not current: run `neuronetz-gateway migrate`"
+    )
 
 
 def test_tenant_and_key_lifecycle(cli_env: dict[str, str]) -> None:
     cli("migrate")
-    assert cli("create-tenant", "--name", "acme", "--rpm", "100", "--models", "llama3.2,qwen3:8b")[0] == 0
+    assert (
+        cli("create-tenant", "--name", "acme", "--rpm", "100", "--models", "llama3.2,qwen3:8b")[0]
+        == 0
+    )
     code, out, _ = cli("list-tenants", "--json")
     assert json.loads(out)[0]["models"] == ["llama3.2:latest", "qwen3:8b"]
 
-    code, out, _ = cli("create-key", "--tenant", "acme", "--name", "server-1", "--expires", "30d", "--json")
+    code, out, _ = cli(
+        "create-key", "--tenant", "acme", "--name", "server-1", "--expires", "30d", "--json"
+    )
     created = json.loads(out)
     assert code == 0 and KEY.fullmatch(created["key"]) and created["state"] == "active"
 
@@ -87,14 +94,17 @@ def test_expected_failures_print_one_line_and_exit_1(cli_env: dict[str, str]) ->
         (("create-tenant", "--name", "acme"), "error: tenant 'acme' already exists"),
         (("create-key", "--tenant", "ghost", "--name", "k"), "error: unknown tenant 'ghost'"),
         (("create-key", "--tenant", "acme", "--name", "k", "--rpm", "11"), "can only narrow"),
-        (("create-key", "--tenant", "acme", "--name", "k", "--expires", "soon"), "invalid time 'soon'"),
+        (
+            ("create-key", "--tenant", "acme", "--name", "k", "--expires", "soon"),
+            "invalid time 'soon'",
+        ),
         (("revoke-key", "--prefix", "nz_abc12345"), "error: unknown key nz_abc12345"),
         (("revoke-key", "--prefix", "bogus"), "invalid key prefix"),
         (("create-tenant", "--name", "x", "--models", "a", "--allow-all-models"), "choose either"),
     ]
     for args, message in cases:
         code, out, err = cli(*args)
-        assert code == 1, args
+        assert code == 1 and out == "", args
         assert message in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
@@ -104,7 +114,9 @@ def test_unreachable_database_is_one_line(cli_env: dict[str, str], monkeypatch: 
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
     code, _, err = cli("list-tenants")
-    assert code == 1 and err.startswith("error: database unavailable:") and len(err.splitlines()) == 1
+    assert (
+        code == 1 and err.startswith("error: database unavailable:") and len(err.splitlines()) == 1
+    )
 
 
 def test_version() -> None:

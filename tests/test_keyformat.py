@@ -20,7 +20,12 @@ _io_events: list[str] | None = None
 
 
 def _audit(event: str, args: tuple[object, ...]) -> None:
-    if _io_events is not None and event.split(".")[0] in ("open", "socket", "sqlite3", "subprocess"):
+    if _io_events is not None and event.split(".")[0] in (
+        "open",
+        "socket",
+        "sqlite3",
+        "subprocess",
+    ):
         _io_events.append(event)
 
 
@@ -55,13 +60,23 @@ def test_any_single_character_change_fails_the_checksum() -> None:
     token = generate_key().token
     for index in (3, 11, 30, len(token) - 1):
         replacement = "A" if token[index] != "A" else "B"
-        assert parse_key(token[:index] + replacement + token[index + 1:]) is None
+        assert parse_key(token[:index] + replacement + token[index + 1 :]) is None
 
 
-@pytest.mark.parametrize("token", [
-    "", "nz_", "sk-abc", "nz_" + "a" * 56, "nz_" + "a" * 58, "nz_" + "-" * 57,
-    "NZ_" + "a" * 57, "nz_" + "a" * 56 + "\n", "nz_" + "ä" * 57,
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "nz_",
+        "sk-abc",
+        "nz_" + "a" * 56,
+        "nz_" + "a" * 58,
+        "nz_" + "-" * 57,
+        "NZ_" + "a" * 57,
+        "nz_" + "a" * 56 + "\n",
+        "nz_" + "ä" * 57,
+    ],
+)
 def test_malformed_keys_are_refused(token: str) -> None:
     assert parse_key(token) is None
 

@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from conftest import FAST_ARGON2, PG_ADMIN_DSN, GatewayProcess, require_service
-
-import asyncpg
 
 
 def test_healthz_and_readyz_answer(gateway: GatewayProcess) -> None:
@@ -40,7 +39,10 @@ def test_two_workers_without_redis_are_refused(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "neuronetz_gateway", "serve", "--workers", "2"],
         env={"PATH": os.environ["PATH"], "GATEWAY_STATE_DIR": str(tmp_path)},
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "--workers 2 needs REDIS_URL" in result.stderr
@@ -50,7 +52,11 @@ def test_two_workers_without_redis_are_refused(tmp_path: Path) -> None:
 @pytest.mark.redis
 def test_two_workers_with_redis_serve_and_stop_cleanly(tmp_path: Path) -> None:
     require_service("Redis", "127.0.0.1", 6379)
-    env = {"GATEWAY_STATE_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:6379/0", **FAST_ARGON2}
+    env = {
+        "GATEWAY_STATE_DIR": str(tmp_path),
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        **FAST_ARGON2,
+    }
     process = GatewayProcess(env, cwd=str(tmp_path), args=("--workers", "2"))
     process.wait_ready()
     assert httpx.get(f"{process.url}/healthz").status_code == 200
@@ -77,7 +83,10 @@ def test_unreachable_database_at_boot_is_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "neuronetz_gateway", "serve"],
         env={"PATH": os.environ["PATH"], "DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"},
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: database unavailable")

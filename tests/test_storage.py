@@ -33,7 +33,9 @@ async def test_migrations_run_from_empty_once(settings: Settings) -> None:
 
 
 @pytest.mark.postgres
-async def test_concurrent_migrate_runs_on_postgres_apply_each_migration_once(postgres_url: str) -> None:
+async def test_concurrent_migrate_runs_on_postgres_apply_each_migration_once(
+    postgres_url: str,
+) -> None:
     settings = load_settings({"DATABASE_URL": postgres_url})
     databases = [await open_database(settings) for _ in range(4)]
     try:
@@ -54,12 +56,19 @@ async def test_sqlite_database_is_in_wal_mode(tmp_path: object) -> None:
 
 
 async def test_tenant_lifecycle(database: Database) -> None:
-    created = await tenants.create_tenant("acme", Limits(rpm=100, daily_budget=5000), ("llama3.2", "qwen3:8b"))
+    created = await tenants.create_tenant(
+        "acme", Limits(rpm=100, daily_budget=5000), ("llama3.2", "qwen3:8b")
+    )
     assert created.models == ("llama3.2:latest", "qwen3:8b") and not created.allow_all_models
     updated = await tenants.update_tenant(
-        "acme", tenants.TenantChanges(limits={"tpm": 9000}, unset=("daily_budget",), allow_all_models=True)
+        "acme",
+        tenants.TenantChanges(limits={"tpm": 9000}, unset=("daily_budget",), allow_all_models=True),
     )
-    assert (updated.limits.tpm, updated.limits.daily_budget, updated.allow_all_models) == (9000, None, True)
+    assert (updated.limits.tpm, updated.limits.daily_budget, updated.allow_all_models) == (
+        9000,
+        None,
+        True,
+    )
     disabled = await tenants.disable_tenant("acme")
     assert disabled.disabled
     assert [t.name for t in await tenants.list_tenants()] == ["acme"]
@@ -103,7 +112,9 @@ async def test_key_can_only_narrow_its_tenant(database: Database, settings: Sett
         await keys.create_key(hasher, "acme", "k", limits=Limits(rpm=101))
     with pytest.raises(AdminError, match="not allowed for tenant"):
         await keys.create_key(hasher, "acme", "k", models=("qwen3:8b",))
-    narrowed = await keys.create_key(hasher, "acme", "k", limits=Limits(rpm=50), models=("llama3.2",))
+    narrowed = await keys.create_key(
+        hasher, "acme", "k", limits=Limits(rpm=50), models=("llama3.2",)
+    )
     assert narrowed.record.models == ("llama3.2:latest",)
 
 
