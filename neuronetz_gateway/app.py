@@ -1,20 +1,33 @@
-"""create_app(runtime): the BlackSheep application; one fallback route dispatches everything."""
+"""create_app(runtime): the BlackSheep application. One fallback route runs steps 1-5 for every
+request and hands the rest to the route's handler (SPEC §3)."""
 
 from __future__ import annotations
 
-from blacksheep import Application, Content, Request, Response
+import logging
+
+from blacksheep import Application, Request, Response
 from blacksheep.server.routing import Router
 
-from neuronetz_gateway.errors import GatewayError, not_found
-from neuronetz_gateway.routes import ROUTES
+from neuronetz_gateway.edge.body import parse_json_object, read_body
+from neuronetz_gateway.edge.client_ip import client_ip
+from neuronetz_gateway.edge.context import Call, RequestContext, Surface
+from neuronetz_gateway.edge.paths import UndecodablePath, is_blocked, normalize_path
+from neuronetz_gateway.edge.request_id import request_id
+from neuronetz_gateway.edge.responses import error_response
+from neuronetz_gateway.errors import GatewayError
+from neuronetz_gateway.routes import match
 from neuronetz_gateway.runtime import Runtime
 
+log = logging.getLogger("neuronetz_gateway.app")
 
-def error_response(error: GatewayError, path: str) -> Response:
-    """Render a GatewayError in the shape of the surface `path` belongs to."""
-    headers = [(b"Retry-After", str(error.retry_after).encode())] if error.retry_after else []
-    body = error.body(openai_shape=path.startswith("/v1/") or path == "/v1")
-    return Response(error.status, headers, Content(b"application/json", body))
+
+def _surface(raw_path: bytes) -> Surface:
+    lowered = raw_path.lower()
+    if lowered.startswith(b"/v1"):
+        return "openai"
+    if lowered.startswith(b"/api"):
+        return "ollama"
+    return "gateway"
 
 
 def create_app(runtime: Runtime) -> Application:
@@ -26,20 +39,58 @@ def create_app(runtime: Runtime) -> Application:
     app = Application(router=Router(), show_error_details=False)
     # BlackSheep also reads APP_SHOW_ERROR_DETAILS from the environment: tracebacks never leave.
     app.show_error_details = False
+    settings = runtime.settings
+    id_header = settings.request_id_header.lower().encode()
 
     async def dispatch(request: Request) -> Response:
-        path = request.path
-        methods = ROUTES.get(path)
-        if methods is None:
-            return error_response(not_found(), path)
-        handler = methods.get(request.method)
-        if handler is None:
-            error = GatewayError(405, "method_not_allowed", f"method {request.method} not allowed")
-            return error_response(error, path)
+        scope = request.scope
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        peer = (scope.get("client") or ("0.0.0.0", 0))[0]
+        ctx = RequestContext(
+            request_id=request_id(request.get_first_header(id_header)),  # step 1
+            client_ip=client_ip(  # step 2
+                peer, request.get_first_header(b"x-forwarded-for"), settings.trusted_proxies
+            ),
+            method=request.method,
+            path=raw_path.decode("latin-1")[:512],
+            surface=_surface(raw_path),
+        )
         try:
-            return await handler(request, runtime)
+            response = await _serve(request, ctx, raw_path)
         except GatewayError as error:
-            return error_response(error, path)
+            ctx.error_code = error.code
+            response = error_response(error, ctx.openai_shape)
+        except Exception:
+            log.exception("unexpected error", extra={"request_id": ctx.request_id})
+            ctx.error_code = "internal_error"
+            internal = GatewayError(500, "internal_error", "internal error")
+            response = error_response(internal, ctx.openai_shape)
+        ctx.status = response.status
+        response.add_header(id_header, ctx.request_id.encode())
+        return response
+
+    async def _serve(request: Request, ctx: RequestContext, raw_path: bytes) -> Response:
+        try:  # step 3
+            path = normalize_path(raw_path)
+        except UndecodablePath as exc:
+            raise GatewayError(400, "bad_request", str(exc)) from None
+        ctx.path = path
+        if is_blocked(path):
+            raise GatewayError(403, "forbidden", "model management is disabled on this gateway")
+        found = match(path)
+        if found is None:
+            raise GatewayError(404, "not_found", "404 page not found")
+        route, param = found
+        if request.method not in route.methods:
+            raise GatewayError(405, "method_not_allowed", f"method {request.method} not allowed")
+        body = {}
+        if route.json_body:  # step 4
+            body = parse_json_object(await read_body(request, settings.max_request_body_bytes))
+        if route.auth:  # step 5
+            ctx.caller = await runtime.authenticator.authenticate(
+                request.get_first_header(b"authorization")
+            )
+        return await route.handler(Call(runtime, ctx, request, body, param))
 
     app.router.fallback = dispatch
     return app

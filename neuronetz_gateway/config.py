@@ -335,6 +335,27 @@ class Settings:
         _int(1),
         "limits",
     )
+    max_num_ctx: int = setting(
+        "MAX_NUM_CTX",
+        8192,
+        "cap on options.num_ctx (each distinct value reloads the model)",
+        _int(256),
+        "limits",
+    )
+    max_keep_alive_s: int = setting(
+        "MAX_KEEP_ALIVE_S",
+        0,
+        "0 ignores clients' keep_alive; above 0 clamps it into 1..N seconds",
+        _int(0),
+        "limits",
+    )
+    max_image_bytes: int = setting(
+        "MAX_IMAGE_BYTES",
+        10485760,
+        "largest decoded base64 image accepted in a request",
+        _int(1),
+        "limits",
+    )
     # security
     argon2_time_cost: int = setting(
         "ARGON2_TIME_COST", 3, "Argon2id iterations for key hashes", _int(1, 100), "security"

@@ -43,6 +43,8 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     # Piccolo announces the SQLite version on every engine; that is noise for operators.
     logging.getLogger("piccolo").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every upstream call (with backend addresses) at INFO: that is debug detail.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

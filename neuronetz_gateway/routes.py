@@ -1,17 +1,71 @@
-"""The whole HTTP surface in one table; a path not in it is 404 and never proxied (SPEC §4)."""
+"""The whole HTTP surface in one table (SPEC §4). A path not here is 404 and never proxied.
+
+Mutation paths (`/api/pull`, `/api/push`, `/api/create`, `/api/copy`, `/api/delete`,
+`/api/blobs/*`) are not routes at all: `edge.paths.is_blocked` answers them 403 before routing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from blacksheep import Request, Response
+from blacksheep import Response
 
-from neuronetz_gateway.ops.health import healthz, readyz
-from neuronetz_gateway.runtime import Runtime
+from neuronetz_gateway.edge.context import Call
+from neuronetz_gateway.ops import health
+from neuronetz_gateway.proxy import ollama, openai
 
-Handler = Callable[[Request, Runtime], Awaitable[Response]]
+Handler = Callable[[Call], Awaitable[Response]]
 
-ROUTES: dict[str, dict[str, Handler]] = {
-    "/healthz": {"GET": healthz, "HEAD": healthz},
-    "/readyz": {"GET": readyz, "HEAD": readyz},
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint: methods, handler, and what the edge must do before calling it."""
+
+    methods: frozenset[str]
+    handler: Handler
+    auth: bool = True
+    json_body: bool = False
+
+
+def _get(handler: Handler, auth: bool = True) -> Route:
+    return Route(frozenset({"GET", "HEAD"}), handler, auth=auth)
+
+
+def _post(handler: Handler) -> Route:
+    return Route(frozenset({"POST"}), handler, json_body=True)
+
+
+ROUTES: dict[str, Route] = {
+    # the gateway's own
+    "/healthz": _get(health.healthz, auth=False),
+    "/readyz": _get(health.readyz, auth=False),
+    # native Ollama
+    "/api/chat": _post(ollama.chat),
+    "/api/generate": _post(ollama.generate),
+    "/api/embed": _post(ollama.embed),
+    "/api/embeddings": _post(ollama.embeddings),
+    "/api/tags": _get(ollama.tags),
+    "/api/show": _post(ollama.show),
+    "/api/ps": _get(ollama.ps),
+    "/api/version": _get(ollama.version),
+    # OpenAI-compatible
+    "/v1/chat/completions": _post(openai.chat_completions),
+    "/v1/completions": _post(openai.completions),
+    "/v1/embeddings": _post(openai.embeddings),
+    "/v1/models": _get(openai.models),
 }
+# Routes with one trailing path parameter: prefix -> route.
+PARAM_ROUTES: dict[str, Route] = {"/v1/models/": _get(openai.model)}
+
+
+def match(path: str) -> tuple[Route, str | None] | None:
+    """The route for a normalized path (compared case-folded), with its parameter if any."""
+    folded = path.lower()
+    route = ROUTES.get(folded)
+    if route is not None:
+        return route, None
+    for prefix, param_route in PARAM_ROUTES.items():
+        if folded.startswith(prefix) and len(path) > len(prefix):
+            return param_route, path[len(prefix) :]
+    return None

@@ -1,12 +1,51 @@
-"""The collaborators a serving process opens at start and closes at stop, in that order."""
+"""The collaborators a serving process opens at start and closes at stop, in that order.
+
+database -> Redis (when configured) -> upstream HTTP client -> model discovery (first round before
+serving) -> key cache + authenticator -> usage ledger; then the background tasks: discovery
+refresh, auth-epoch poll, ledger flush. Closing runs in reverse and flushes the ledger last.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from neuronetz_gateway.auth.authenticate import Authenticator
+from neuronetz_gateway.auth.cache import KeyCache
 from neuronetz_gateway.auth.hashing import KeyHasher
+from neuronetz_gateway.backends.discovery import Discovery
 from neuronetz_gateway.config import Settings
+from neuronetz_gateway.db import state
 from neuronetz_gateway.db.engine import Database, open_database
+from neuronetz_gateway.limits.ledger import UsageLedger
+from neuronetz_gateway.policy.options import Caps
+from neuronetz_gateway.proxy.upstream import make_client
+
+log = logging.getLogger("neuronetz_gateway.runtime")
+
+# Revocation must land within 2 s (SPEC §5); polling twice a second leaves room for the request.
+EPOCH_POLL_S = 0.5
+
+
+def open_redis(settings: Settings) -> Redis | None:
+    """A Redis client with a blocking pool and timeouts (a frozen Redis must not hang requests)."""
+    if settings.redis_url is None:
+        return None
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=64,
+        timeout=2,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+    )
+    return Redis(connection_pool=pool)
 
 
 @dataclass(slots=True)
@@ -15,15 +54,72 @@ class Runtime:
 
     settings: Settings
     database: Database
-    hasher: KeyHasher
+    redis: Redis | None
+    http: httpx.AsyncClient
+    discovery: Discovery
+    cache: KeyCache
+    authenticator: Authenticator
+    ledger: UsageLedger
+    caps: Caps
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
-        """Open the database (raises DatabaseUnavailable with a readable message)."""
+        """Open everything and start the background tasks (DatabaseUnavailable if it is down)."""
         database = await open_database(settings)
         await database.ping()
-        return cls(settings=settings, database=database, hasher=KeyHasher.from_settings(settings))
+        redis = open_redis(settings)
+        http = make_client(settings)
+        discovery = Discovery(
+            settings.backends,
+            http,
+            settings.model_discovery_refresh_s,
+            redis,
+            settings.model_discovery_cache_ttl_s,
+        )
+        await discovery.refresh()
+        cache = KeyCache(redis, settings.redis_key_cache_ttl_s)
+        cache.advance_epoch(await state.read(state.AUTH_EPOCH))
+        runtime = cls(
+            settings=settings,
+            database=database,
+            redis=redis,
+            http=http,
+            discovery=discovery,
+            cache=cache,
+            authenticator=Authenticator(KeyHasher.from_settings(settings), cache),
+            ledger=UsageLedger(),
+            caps=Caps(
+                max_completion_tokens=settings.max_num_predict,
+                max_num_ctx=settings.max_num_ctx,
+                max_keep_alive_s=settings.max_keep_alive_s,
+                max_image_bytes=settings.max_image_bytes,
+            ),
+        )
+        runtime._start(discovery.run(), runtime._poll_epoch(), runtime.ledger.run())
+        return runtime
+
+    def _start(self, *jobs: Coroutine[Any, Any, None]) -> None:
+        self.tasks.extend(asyncio.create_task(job) for job in jobs)
+
+    async def _poll_epoch(self) -> None:
+        while True:
+            await asyncio.sleep(EPOCH_POLL_S)
+            try:
+                self.cache.advance_epoch(await state.read(state.AUTH_EPOCH))
+            except Exception as exc:  # database down: cached keys keep working (SPEC §14)
+                log.debug("auth epoch poll failed: %s", type(exc).__name__)
 
     async def close(self) -> None:
-        """Release everything, in reverse order of opening."""
+        """Stop background work, flush usage, release connections, in reverse order of opening."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if not await self.ledger.flush():
+            log.error("usage of %d buckets could not be written at shutdown", self.ledger.pending)
+        await self.http.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.database.close()

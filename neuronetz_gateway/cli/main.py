@@ -419,6 +419,18 @@ def version(json_out: Json = False) -> None:
         typer.echo(f"neuronetz-gateway {__version__}")
 
 
+@app.command("mock-ollama")
+def mock_ollama(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 11434,
+    token_delay: Annotated[float, typer.Option(help="seconds between streamed tokens")] = 0.0,
+) -> None:
+    """Run the mock Ollama (demo and tests): Ollama's API with deterministic answers."""
+    from neuronetz_gateway.demo.mock_ollama import serve as serve_mock
+
+    serve_mock(host=host, port=port, token_delay_s=token_delay)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

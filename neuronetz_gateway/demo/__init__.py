@@ -1,0 +1,1 @@
+"""The demo: a faithful mock Ollama, the playground page, and the one-command demo runner."""

@@ -1,0 +1,76 @@
+"""The durable usage ledger: settled tokens, counted per tenant and key, per UTC day, month, total.
+
+Requests add to in-memory buckets (no database write on the request path); a background task
+writes them in one transaction a second. A failed write keeps the buckets and retries, so a
+database outage delays usage but never loses it (SPEC §1.5, §14); shutdown flushes what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from neuronetz_gateway.db.usage import UsageDelta, add_usage
+
+log = logging.getLogger("neuronetz_gateway.ledger")
+
+Bucket = tuple[str, int, str, str]
+
+
+def period_starts(when: datetime) -> dict[str, str]:
+    """The bucket each budget period puts `when` in (UTC)."""
+    day = when.astimezone(UTC)
+    return {"day": day.strftime("%Y-%m-%d"), "month": day.strftime("%Y-%m"), "total": "all"}
+
+
+class UsageLedger:
+    """Accumulates settled usage and writes it in batches."""
+
+    def __init__(self, flush_interval_s: float = 1.0) -> None:
+        self._pending: dict[Bucket, list[int]] = {}
+        self._interval = flush_interval_s
+        self._lock = asyncio.Lock()
+
+    def add(self, tenant_id: int, key_id: int, prompt_tokens: int, completion_tokens: int) -> None:
+        """Count one settled request (synchronous, O(1))."""
+        for period, start in period_starts(datetime.now(UTC)).items():
+            for scope, scope_id in (("tenant", tenant_id), ("key", key_id)):
+                counts = self._pending.setdefault((scope, scope_id, period, start), [0, 0, 0])
+                counts[0] += 1
+                counts[1] += prompt_tokens
+                counts[2] += completion_tokens
+
+    @property
+    def pending(self) -> int:
+        """Buckets waiting to be written."""
+        return len(self._pending)
+
+    async def flush(self) -> bool:
+        """Write what is pending; on failure keep it for the next try. True when all was written."""
+        async with self._lock:
+            batch, self._pending = self._pending, {}
+            if not batch:
+                return True
+            deltas = [
+                UsageDelta(scope, scope_id, period, start, *counts)
+                for (scope, scope_id, period, start), counts in batch.items()
+            ]
+            try:
+                await add_usage(deltas)
+                return True
+            except Exception as exc:
+                log.warning(
+                    "usage not yet durable (%d buckets kept): %s", len(batch), type(exc).__name__
+                )
+                for bucket, counts in batch.items():
+                    merged = self._pending.setdefault(bucket, [0, 0, 0])
+                    for index, value in enumerate(counts):
+                        merged[index] += value
+                return False
+
+    async def run(self) -> None:
+        """Flush forever (a background task of the runtime)."""
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.flush()
