@@ -50,9 +50,10 @@ def run(settings: Settings, workers: int = 1) -> None:
     """Serve until SIGTERM or SIGINT; return normally after a clean shutdown."""
     check_workers(settings, workers)
     sock = _bind(settings)
-    # uvicorn re-raises the signal it caught once it has shut down; with a Python-level handler in
-    # place that re-raise is harmless, so a SIGTERM ends in a clean exit 0, not a signal death.
-    signal.signal(signal.SIGTERM, _ignore_signal)
+    # Until uvicorn installs its own handlers, SIGTERM is only noted (and honoured right after
+    # start-up). uvicorn re-raises the signal it caught once it has shut down; with this Python
+    # handler in place that re-raise is harmless, so SIGTERM ends in exit 0, not a signal death.
+    signal.signal(signal.SIGTERM, _note_stop)
     if workers == 1:
         _serve_one(settings, sock)
         return
@@ -75,8 +76,15 @@ def _bind(settings: Settings) -> socket.socket:
     return sock
 
 
-def _ignore_signal(signum: int, frame: object) -> None:
-    return None
+_stop_requested = False
+_server: uvicorn.Server | None = None
+
+
+def _note_stop(signum: int, frame: object) -> None:
+    global _stop_requested
+    _stop_requested = True
+    if _server is not None:  # built but maybe not yet listening for signals itself
+        _server.should_exit = True
 
 
 def _serve_one(settings: Settings, sock: socket.socket) -> None:
@@ -90,6 +98,9 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
         runtime = await Runtime.open(settings)
     except Exception as exc:  # every startup failure becomes one readable line
         raise StartupError(f"cannot start: {exc}") from None
+    if _stop_requested:  # SIGTERM arrived while starting: stop without serving
+        await runtime.close()
+        return
     try:
         config = uvicorn.Config(
             create_app(runtime),
@@ -105,6 +116,9 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
             timeout_keep_alive=5,
         )
         server = uvicorn.Server(config)
+        global _server
+        _server = server
+        server.should_exit = _stop_requested
         host, port = sock.getsockname()[:2]
         log.info("serving on http://%s:%s (database: %s)", host, port, runtime.database.kind)
         await server.serve(sockets=[sock])

@@ -7,6 +7,7 @@ CI=true a missing service fails the run instead (a green CI must have tested bot
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -14,15 +15,22 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 import pytest
 
+from neuronetz_gateway.admin import keys, tenants
+from neuronetz_gateway.auth.hashing import KeyHasher
 from neuronetz_gateway.config import Settings, load_settings
 from neuronetz_gateway.db.engine import Database, open_database
 from neuronetz_gateway.db.migrate import apply_migrations
+from neuronetz_gateway.db.records import Limits
+
+T = TypeVar("T")
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
@@ -173,3 +181,152 @@ def gateway(db_env: dict[str, str], tmp_path: os.PathLike[str]) -> Iterator[Gate
         yield process
     finally:
         process.close()
+
+
+class MockOllama:
+    """Client for the mock Ollama's `/_mock/` controls."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def requests(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = httpx.get(f"{self.url}/_mock/requests").json()
+        return result
+
+    def paths(self) -> list[str]:
+        return [r["path"] for r in self.requests()]
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        return [json.loads(r["body"]) for r in self.requests() if r["path"] == path]
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = httpx.get(f"{self.url}/_mock/state").json()
+        return result
+
+    def fault(self, **fault: Any) -> None:
+        httpx.post(f"{self.url}/_mock/fault", json=fault).raise_for_status()
+
+    def config(self, **config: Any) -> None:
+        httpx.post(f"{self.url}/_mock/config", json=config).raise_for_status()
+
+
+def start_mock(
+    port: int | None = None, host: str = "127.0.0.1"
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = port or free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "neuronetz_gateway",
+            "mock-ollama",
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError("mock Ollama did not start")
+
+
+@pytest.fixture(scope="session")
+def mock_ollama_url() -> Iterator[str]:
+    process, url = start_mock()
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def mock(mock_ollama_url: str) -> MockOllama:
+    """The shared mock Ollama, reset to its defaults for this test."""
+    httpx.post(f"{mock_ollama_url}/_mock/reset").raise_for_status()
+    return MockOllama(mock_ollama_url)
+
+
+@dataclass
+class Stack:
+    """A gateway in front of the mock Ollama, with tenant `acme` and one key for it."""
+
+    url: str
+    key: str
+    env: dict[str, str]
+    mock: MockOllama
+    process: GatewayProcess
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def admin(self, action: Callable[[], Awaitable[T]]) -> T:
+        """Run an admin action against the gateway's own database."""
+        return asyncio.run(_with_db(load_settings(self.env), action))
+
+
+async def _with_db(settings: Settings, action: Callable[[], Awaitable[T]]) -> T:
+    db = await open_database(settings, pool=False)
+    try:
+        await apply_migrations(db)
+        return await action()
+    finally:
+        await db.close()
+
+
+def make_stack(
+    env: dict[str, str], mock: MockOllama, cwd: str, tenant_models: tuple[str, ...] | None = None
+) -> Stack:
+    env = {"OLLAMA_BASE_URL": mock.url, "MODEL_DISCOVERY_REFRESH_S": "0.5", **env}
+    settings = load_settings(env)
+    hasher = KeyHasher.from_settings(settings)
+
+    async def seed() -> str:
+        await tenants.create_tenant("acme", Limits(), tenant_models)
+        return (await keys.create_key(hasher, "acme", "test")).token
+
+    token = asyncio.run(_with_db(settings, seed))
+    process = GatewayProcess(env, cwd=cwd)
+    process.wait_ready()
+    return Stack(url=process.url, key=token, env=env, mock=mock, process=process)
+
+
+@pytest.fixture
+def stack(db_env: dict[str, str], mock: MockOllama, tmp_path: os.PathLike[str]) -> Iterator[Stack]:
+    """A gateway on each storage engine in front of the mock."""
+    built = make_stack(db_env, mock, os.fspath(tmp_path))
+    try:
+        yield built
+    finally:
+        built.process.close()
+
+
+@pytest.fixture(scope="module")
+def _module_stack(
+    mock_ollama_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("stack")
+    env = {"GATEWAY_STATE_DIR": os.fspath(home / "state"), **FAST_ARGON2}
+    built = make_stack(env, MockOllama(mock_ollama_url), os.fspath(home))
+    try:
+        yield built
+    finally:
+        built.process.close()
+
+
+@pytest.fixture
+def sqlite_stack(_module_stack: Stack, mock: MockOllama) -> Stack:
+    """A gateway on embedded SQLite in front of the (freshly reset) mock, shared by a module's
+    tests that leave tenants and keys alone."""
+    return _module_stack

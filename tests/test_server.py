@@ -11,13 +11,23 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from conftest import FAST_ARGON2, PG_ADMIN_DSN, GatewayProcess, require_service
+from conftest import FAST_ARGON2, PG_ADMIN_DSN, GatewayProcess, Stack, require_service
 
 
-def test_healthz_and_readyz_answer(gateway: GatewayProcess) -> None:
-    assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok"}
+def test_healthz_and_readyz_answer(stack: Stack) -> None:
+    assert httpx.get(f"{stack.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{stack.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["backends"].startswith("ok")
+
+
+def test_readyz_is_503_naming_the_backends_when_none_answers(gateway: GatewayProcess) -> None:
     ready = httpx.get(f"{gateway.url}/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["backends"].startswith("unavailable")
+    assert httpx.get(f"{gateway.url}/healthz").status_code == 200
 
 
 def test_unknown_paths_get_a_json_404_in_the_surface_shape(gateway: GatewayProcess) -> None:

@@ -58,6 +58,8 @@ async def open_upstream(
             return state, await client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             state.in_flight -= 1
+            if not isinstance(exc, httpx.PoolTimeout):
+                state.healthy = False  # skip it until discovery sees it answer again
             last = exc
             continue
         except httpx.HTTPError as exc:
