@@ -10,6 +10,7 @@ export GATEWAY_BIND_PORT="${GATEWAY_BIND_PORT:-8080}"
 mock_port="${DEMO_OLLAMA_PORT:-11435}"
 export OLLAMA_BASE_URL="http://127.0.0.1:${mock_port}"
 export OLLAMA_BACKENDS=""
+export GATEWAY_PLAYGROUND=true
 gw=(.venv/bin/neuronetz-gateway)
 
 "${gw[@]}" mock-ollama --port "$mock_port" --token-delay 0.05 &
@@ -32,6 +33,9 @@ cat <<MSG
   demo key (shown once, valid 1 day):
 
     ${key}
+
+  Playground (chat in the browser, streaming):
+    ${base}/playground#key=${key}
 
   Native Ollama API (streams by default):
     curl ${base}/api/chat -H "Authorization: Bearer ${key}" \\

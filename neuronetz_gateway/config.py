@@ -82,6 +82,15 @@ def _text(text: str) -> str:
     return text
 
 
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("true or false")
+
+
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 
@@ -215,6 +224,13 @@ class Settings:
         "state",
         "directory of the embedded SQLite database (systemd: /var/lib/neuronetz-gateway)",
         _text,
+        "service",
+    )
+    playground: bool = setting(
+        "GATEWAY_PLAYGROUND",
+        False,
+        "serve the demo chat page at /playground (keep off in production)",
+        _bool,
         "service",
     )
     # upstream

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from blacksheep import Response
 
 from neuronetz_gateway.edge.context import Call
-from neuronetz_gateway.ops import health
+from neuronetz_gateway.ops import health, playground
 from neuronetz_gateway.proxy import ollama, openai
 
 Handler = Callable[[Call], Awaitable[Response]]
@@ -40,6 +40,7 @@ ROUTES: dict[str, Route] = {
     # the gateway's own
     "/healthz": _get(health.healthz, auth=False),
     "/readyz": _get(health.readyz, auth=False),
+    "/playground": _get(playground.playground, auth=False),
     # native Ollama
     "/api/chat": _post(ollama.chat),
     "/api/generate": _post(ollama.generate),

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import free_port
+from conftest import FAST_ARGON2, MockOllama, Stack, free_port, make_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,3 +78,21 @@ def _assert_nothing_listens(port: int) -> None:
     except httpx.ConnectError:
         return
     raise AssertionError(f"something still listens on {port}")
+
+
+def test_playground_is_off_unless_enabled(
+    sqlite_stack: Stack, mock: MockOllama, tmp_path: Path
+) -> None:
+    assert httpx.get(f"{sqlite_stack.url}/playground").status_code == 404
+    env = {
+        "GATEWAY_STATE_DIR": str(tmp_path / "state"),
+        "GATEWAY_PLAYGROUND": "true",
+        **FAST_ARGON2,
+    }
+    stack = make_stack(env, mock, str(tmp_path))
+    try:
+        page = httpx.get(f"{stack.url}/playground")
+        assert page.status_code == 200 and "/v1/chat/completions" in page.text
+        assert "connect-src 'self'" in page.headers["content-security-policy"]
+    finally:
+        stack.process.close()
