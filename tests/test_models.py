@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
-from conftest import MockOllama, Stack, make_stack
+import pytest
+import redis
+from conftest import FAST_ARGON2, MockOllama, Stack, make_stack, require_service
 
 from neuronetz_gateway.admin import keys, tenants
 from neuronetz_gateway.auth.hashing import KeyHasher
@@ -112,3 +115,25 @@ def test_a_backend_that_stops_answering_drops_out(stack: Stack) -> None:
         json={"model": "llama3.2", "messages": [], "stream": False},
     )
     assert chat.status_code == 502 and chat.json() == {"error": "the backend failed to answer"}
+
+
+@pytest.mark.redis
+def test_discovered_models_are_shared_through_redis(mock: MockOllama, tmp_path: object) -> None:
+    require_service("Redis", "127.0.0.1", 6379)
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    key = f"nz:{{models}}:tags:{mock.url}"
+    client.delete(key)
+    env = {
+        "GATEWAY_STATE_DIR": f"{tmp_path}/state",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        **FAST_ARGON2,
+    }
+    stack = make_stack(env, mock, str(tmp_path))
+    try:
+        shared = json.loads(client.get(key) or b"{}")
+        assert [m["name"] for m in shared["tags"]["models"]][:1] == ["llama3.2:latest"]
+        assert 0 < client.ttl(key) <= 120
+    finally:
+        stack.process.close()
+        client.delete(key)
+        client.close()

@@ -177,3 +177,27 @@ def test_backend_errors_do_not_leak_internals(sqlite_stack: Stack) -> None:
         json={"model": "llama3.2", "messages": PROMPT, "stream": False},
     )
     assert rejected.status_code == 400 and rejected.json() == {"error": "invalid option 'foo'"}
+
+
+def test_endless_upstream_streams_are_cut_and_accounted(mock: MockOllama, tmp_path: object) -> None:
+    env = {"GATEWAY_STATE_DIR": f"{tmp_path}/state", "MAX_NUM_PREDICT": "10", **FAST_ARGON2}
+    stack = make_stack(env, mock, str(tmp_path))
+    try:
+        mock.fault(mode="endless")
+        with httpx.stream(
+            "POST",
+            f"{stack.url}/api/chat",
+            headers=stack.headers,
+            json={"model": "llama3.2", "messages": PROMPT},
+        ) as response:
+            lines = [json.loads(line) for line in response.iter_lines() if line]
+        assert lines[-1] == {"error": "the backend's stream exceeded its token limit"}
+        assert 10 < len(lines) < 200
+        # Charged for what the backend produced: what was relayed, plus the line that broke the cap.
+        assert len(lines) - 1 <= _wait_usage(stack, 1)[2] <= len(lines)
+        deadline = time.monotonic() + 2
+        while mock.state()["cancelled"] < 1:
+            assert time.monotonic() < deadline, "the endless upstream was not closed"
+            time.sleep(0.02)
+    finally:
+        stack.process.close()

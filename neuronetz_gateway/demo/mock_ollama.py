@@ -7,7 +7,8 @@ counts one token per whitespace-separated word. It is the only fake in the test 
 Test controls live under `/_mock/` (never an Ollama path, so the gateway never proxies them):
 `GET /_mock/requests` (everything received, in order), `GET /_mock/state` (streams completed,
 cancelled, active), `POST /_mock/fault` (`{"mode": "error", "status": 500}`, `{"mode": "drop",
-"after": 3}`, `{"mode": "stall", "after": 2}`, `{"mode": "huge_line"}`, `{"mode": "none"}`),
+"after": 3}`, `{"mode": "stall", "after": 2}`, `{"mode": "huge_line"}`, `{"mode": "endless"}`
+(native streams ignore num_predict and never end), `{"mode": "none"}`),
 `POST /_mock/config` (`{"token_delay_s": 0.01, "models": [...]}`), `POST /_mock/reset`.
 """
 
@@ -338,7 +339,8 @@ class MockOllama:
             text = "".join(_word(i) for i in range(reply_tokens))
             await _json(send, 200, final(text))
             return
-        lines = (json.dumps(piece(_word(i))).encode() + b"\n" for i in range(reply_tokens))
+        count = 10**9 if self.state.fault.get("mode") == "endless" else reply_tokens
+        lines = (json.dumps(piece(_word(i))).encode() + b"\n" for i in range(count))
         await self._stream(
             send, receive, b"application/x-ndjson", lines, json.dumps(final("")).encode() + b"\n"
         )
@@ -381,6 +383,10 @@ class MockOllama:
                 if fault.get("mode") == "huge_line" and index == 1:
                     chunk = b'{"junk":"' + b"x" * (4 * 1024 * 1024) + b'"}\n'
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if index % 16 == 15:
+                    await asyncio.sleep(
+                        0
+                    )  # sends to a gone client do not yield; let the watcher run
                 if state.token_delay_s:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(disconnected.wait(), state.token_delay_s)
