@@ -3,11 +3,13 @@ request and hands the rest to the route's handler (SPEC §3)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from blacksheep import Application, Request, Response
 from blacksheep.server.routing import Router
 
+from neuronetz_gateway.auth.authenticate import Caller
 from neuronetz_gateway.edge.body import parse_json_object, read_body
 from neuronetz_gateway.edge.client_ip import client_ip
 from neuronetz_gateway.edge.context import Call, RequestContext, Surface
@@ -15,6 +17,9 @@ from neuronetz_gateway.edge.paths import UndecodablePath, is_blocked, normalize_
 from neuronetz_gateway.edge.request_id import request_id
 from neuronetz_gateway.edge.responses import error_response
 from neuronetz_gateway.errors import GatewayError
+from neuronetz_gateway.limits.admission import admit, auth_gate
+from neuronetz_gateway.limits.headers import rate_headers
+from neuronetz_gateway.limits.store import LimitsUnavailable
 from neuronetz_gateway.routes import match
 from neuronetz_gateway.runtime import Runtime
 
@@ -67,6 +72,8 @@ def create_app(runtime: Runtime) -> Application:
             response = error_response(internal, ctx.openai_shape)
         ctx.status = response.status
         response.add_header(id_header, ctx.request_id.encode())
+        for name, value in ctx.rate_headers or ():
+            response.add_header(name, value)
         return response
 
     async def _serve(request: Request, ctx: RequestContext, raw_path: bytes) -> Response:
@@ -86,11 +93,27 @@ def create_app(runtime: Runtime) -> Application:
         body = {}
         if route.json_body:  # step 4
             body = parse_json_object(await read_body(request, settings.max_request_body_bytes))
-        if route.auth:  # step 5
-            ctx.caller = await runtime.authenticator.authenticate(
-                request.get_first_header(b"authorization")
-            )
+        if route.auth:
+            ctx.caller = await _authenticate(request, ctx)  # step 5
+            if not route.model_call:  # steps 7-8 for calls that spend no tokens: requests/minute
+                decision = await admit(runtime.limits, settings, ctx.caller.key, ctx.caller.tenant)
+                ctx.rate_headers = rate_headers(decision.headroom)
         return await route.handler(Call(runtime, ctx, request, body, param))
+
+    async def _authenticate(request: Request, ctx: RequestContext) -> Caller:
+        per_minute = settings.auth_failure_rate_limit_per_ip_per_min
+
+        async def gate() -> None:  # before any database read or Argon2 run
+            await auth_gate(runtime.limits, ctx.client_ip, per_minute)
+
+        header = request.get_first_header(b"authorization")
+        try:
+            return await runtime.authenticator.authenticate(header, gate)
+        except GatewayError as error:
+            if error.status == 401:
+                with contextlib.suppress(LimitsUnavailable):
+                    await runtime.limits.auth_failed(ctx.client_ip, per_minute)
+            raise
 
     app.router.fallback = dispatch
     return app

@@ -42,6 +42,7 @@ class GatewayError(Exception):
     message: str
     retry_after: int | None = None
     param: str | None = None
+    headers: list[tuple[bytes, bytes]] | None = None  # extra response headers (rate limits)
 
     def body(self, openai_shape: bool) -> bytes:
         """The JSON body in the surface's shape."""

@@ -26,14 +26,15 @@ class Route:
     handler: Handler
     auth: bool = True
     json_body: bool = False
+    model_call: bool = False  # admits itself with a token reservation (the pipeline)
 
 
 def _get(handler: Handler, auth: bool = True) -> Route:
     return Route(frozenset({"GET", "HEAD"}), handler, auth=auth)
 
 
-def _post(handler: Handler) -> Route:
-    return Route(frozenset({"POST"}), handler, json_body=True)
+def _post(handler: Handler, model_call: bool = True) -> Route:
+    return Route(frozenset({"POST"}), handler, json_body=True, model_call=model_call)
 
 
 ROUTES: dict[str, Route] = {
@@ -47,7 +48,7 @@ ROUTES: dict[str, Route] = {
     "/api/embed": _post(ollama.embed),
     "/api/embeddings": _post(ollama.embeddings),
     "/api/tags": _get(ollama.tags),
-    "/api/show": _post(ollama.show),
+    "/api/show": _post(ollama.show, model_call=False),
     "/api/ps": _get(ollama.ps),
     "/api/version": _get(ollama.version),
     # OpenAI-compatible

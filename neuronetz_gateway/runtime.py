@@ -24,7 +24,11 @@ from neuronetz_gateway.backends.discovery import Discovery
 from neuronetz_gateway.config import Settings
 from neuronetz_gateway.db import state
 from neuronetz_gateway.db.engine import Database, open_database
+from neuronetz_gateway.db.usage import read_usage
 from neuronetz_gateway.limits.ledger import UsageLedger
+from neuronetz_gateway.limits.memory_store import MemoryStore
+from neuronetz_gateway.limits.redis_store import RedisStore
+from neuronetz_gateway.limits.store import LimitStore
 from neuronetz_gateway.policy.options import Caps
 from neuronetz_gateway.proxy.upstream import make_client
 
@@ -60,6 +64,7 @@ class Runtime:
     cache: KeyCache
     authenticator: Authenticator
     ledger: UsageLedger
+    limits: LimitStore
     caps: Caps
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -80,6 +85,16 @@ class Runtime:
         await discovery.refresh()
         cache = KeyCache(redis, settings.redis_key_cache_ttl_s)
         cache.advance_epoch(await state.read(state.AUTH_EPOCH))
+        ledger = UsageLedger()
+
+        async def baseline(scope: str, scope_id: int, period: str, start: str) -> int:
+            """Durable tokens of a budget bucket, plus settled ones not yet written."""
+            _, prompt, completion = await read_usage(scope, scope_id, period, start)
+            return prompt + completion + ledger.pending_tokens(scope, scope_id, period, start)
+
+        limits: LimitStore = (
+            RedisStore(redis, baseline) if redis is not None else MemoryStore(baseline)
+        )
         runtime = cls(
             settings=settings,
             database=database,
@@ -88,7 +103,8 @@ class Runtime:
             discovery=discovery,
             cache=cache,
             authenticator=Authenticator(KeyHasher.from_settings(settings), cache),
-            ledger=UsageLedger(),
+            ledger=ledger,
+            limits=limits,
             caps=Caps(
                 max_completion_tokens=settings.max_num_predict,
                 max_num_ctx=settings.max_num_ctx,

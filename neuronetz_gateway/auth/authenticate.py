@@ -1,13 +1,16 @@
 """Step 5: Bearer key -> the caller's key and tenant, or one identical 401 (SPEC §5).
 
-Order of checks, cheapest first: header shape, key format and checksum (pure), cached or loaded
-rows, then the token itself (HMAC against the verified cache, else Argon2id in a thread, shared
-among concurrent first requests), then state (revoked, expired, tenant disabled).
+Order of checks, cheapest first: header shape, key format and checksum (pure), then the fast path
+(rows and verification both cached in this process: no I/O at all); otherwise the `gate` (the
+per-IP failure throttle) before any database read or Argon2id run, cached or loaded rows, the
+token itself (HMAC against the shared verified cache, else Argon2id in a thread, one run shared by
+concurrent first requests), then state (revoked, expired, tenant disabled).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +30,9 @@ class Caller:
     tenant: TenantRecord
 
 
+Gate = Callable[[], Awaitable[None]]
+
+
 def unauthorized() -> GatewayError:
     """The one answer for every bad-key case, so none can be told apart."""
     return GatewayError(401, "invalid_api_key", "invalid or missing API key")
@@ -40,9 +46,18 @@ class Authenticator:
         self.cache = cache
         self._inflight: dict[str, asyncio.Future[bool]] = {}
 
-    async def authenticate(self, authorization: bytes | None) -> Caller:
+    async def authenticate(self, authorization: bytes | None, gate: Gate | None = None) -> Caller:
         token = _bearer(authorization)
         parsed = parse_key(token) if token is not None else None
+        cached = self.cache.record(parsed.prefix) if parsed is not None else None
+        if parsed is not None and cached is not None:
+            digest = token_digest(cached.key.secret_hash, parsed.token)
+            if self.cache.is_verified_here(parsed.prefix, digest):
+                if not _usable(cached, datetime.now(UTC)):
+                    raise unauthorized()
+                return Caller(key=cached.key, tenant=cached.tenant)
+        if gate is not None:
+            await gate()
         if parsed is None:
             raise unauthorized()
         cached = await self._rows(parsed.prefix)

@@ -71,10 +71,14 @@ class KeyCache:
         self._records[key.prefix] = cached
         return cached
 
+    def is_verified_here(self, prefix: str, digest: str) -> bool:
+        """True when this exact token passed Argon2 in this process (no I/O)."""
+        known = self._verified.get(prefix)
+        return known is not None and hmac.compare_digest(known, digest)
+
     async def is_verified(self, prefix: str, digest: str) -> bool:
         """True when this exact token passed Argon2 before (here or, with Redis, anywhere)."""
-        known = self._verified.get(prefix)
-        if known is not None and hmac.compare_digest(known, digest):
+        if self.is_verified_here(prefix, digest):
             return True
         if self._redis is None:
             return False

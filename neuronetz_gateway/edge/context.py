@@ -35,6 +35,7 @@ class RequestContext:
     first_byte_at: float | None = None
     streamed: bool = False
     client_disconnected: bool = False
+    rate_headers: list[tuple[bytes, bytes]] | None = None
 
     @property
     def openai_shape(self) -> bool:

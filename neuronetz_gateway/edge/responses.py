@@ -23,5 +23,7 @@ def raw_json_response(body: bytes, status: int = 200) -> Response:
 
 def error_response(error: GatewayError, openai_shape: bool) -> Response:
     """Render a GatewayError in the OpenAI shape (`/v1/*`) or the Ollama shape (everything else)."""
-    headers = [(b"retry-after", str(error.retry_after).encode())] if error.retry_after else None
+    headers = list(error.headers or [])
+    if error.retry_after:
+        headers.append((b"retry-after", str(error.retry_after).encode()))
     return Response(error.status, headers, Content(JSON, error.body(openai_shape)))

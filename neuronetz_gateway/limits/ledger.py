@@ -47,6 +47,11 @@ class UsageLedger:
                 counts[1] += prompt_tokens
                 counts[2] += completion_tokens
 
+    def pending_tokens(self, scope: str, scope_id: int, period: str, start: str) -> int:
+        """Settled tokens of one bucket not yet written to the database."""
+        counts = self._pending.get((scope, scope_id, period, start))
+        return counts[1] + counts[2] if counts else 0
+
     @property
     def pending(self) -> int:
         """Buckets waiting to be written."""

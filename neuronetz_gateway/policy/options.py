@@ -104,6 +104,16 @@ def cap_openai(body: dict[str, Any], caps: Caps) -> int:
     return chosen
 
 
+def narrow_completion(body: dict[str, Any], native: bool, granted: int) -> None:
+    """Lower an already-capped completion limit to what the budgets and TPM granted."""
+    if native:
+        body["options"]["num_predict"] = granted
+        return
+    for name in ("max_tokens", "max_completion_tokens"):
+        if name in body:
+            body[name] = min(body[name], granted)
+
+
 def _clamp(value: int | None, cap: int) -> int:
     if value is None or value <= 0:
         return cap  # absent, 0 or Ollama's "unlimited" (-1, -2)

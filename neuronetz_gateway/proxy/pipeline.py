@@ -7,8 +7,11 @@ is shared.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +21,18 @@ from blacksheep import Content, Request, Response, StreamedContent
 from neuronetz_gateway.backends.discovery import BackendState
 from neuronetz_gateway.edge.context import RequestContext, Surface
 from neuronetz_gateway.errors import GatewayError
+from neuronetz_gateway.limits.admission import admit
+from neuronetz_gateway.limits.headers import rate_headers
+from neuronetz_gateway.limits.store import LEASE_TTL_S, LimitsUnavailable, Ticket
 from neuronetz_gateway.policy.access import effective_models
 from neuronetz_gateway.policy.models import BadModelName, normalize_model
-from neuronetz_gateway.policy.options import cap_native, cap_openai
+from neuronetz_gateway.policy.options import cap_native, cap_openai, narrow_completion
 from neuronetz_gateway.proxy.streaming import NdjsonMeter, SseMeter, relay
 from neuronetz_gateway.proxy.upstream import open_upstream, read_limited
 from neuronetz_gateway.proxy.usage import Usage, estimate_prompt_tokens, native_usage, openai_usage
 from neuronetz_gateway.runtime import Runtime
+
+log = logging.getLogger("neuronetz_gateway.pipeline")
 
 _STREAM_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
@@ -80,21 +88,104 @@ async def call_model(
     body: dict[str, Any],
     endpoint: Endpoint,
 ) -> Response:
-    """Authorize, cap, choose a backend, forward, relay and account for one model call."""
+    """Authorize, cap, admit, choose a backend, forward, relay and account for one model call."""
     caller = ctx.caller
     assert caller is not None
     model = authorize_model(runtime, ctx, body.get("model"))  # step 6
-    # Steps 7-8 (rate limits, concurrency, budget reservation) plug in here: issue #4.
-    if endpoint.surface == "ollama":  # step 9
-        cap_native(body, runtime.caps, endpoint.generates)
+    stream = _wants_stream(body, endpoint)
+    # Step 9 runs before 7-8 here because the reservation needs the capped completion size;
+    # the admission then narrows that cap to what the budgets and TPM can still hold.
+    wanted = 0
+    if endpoint.surface == "ollama":
+        wanted = cap_native(body, runtime.caps, endpoint.generates)
     elif endpoint.generates:
-        cap_openai(body, runtime.caps)
+        wanted = cap_openai(body, runtime.caps)
+    prompt_estimate = estimate_prompt_tokens(body)
+    decision = await admit(  # steps 7-8
+        runtime.limits,
+        runtime.settings,
+        caller.key,
+        caller.tenant,
+        prompt_tokens=prompt_estimate,
+        max_completion=wanted,
+        lease=True,
+    )
+    ctx.rate_headers = rate_headers(decision.headroom)
+    assert decision.ticket is not None
+    if endpoint.generates and decision.granted_completion < wanted:
+        narrow_completion(body, endpoint.surface == "ollama", decision.granted_completion)
+    settle = Settlement(runtime, ctx, decision.ticket)
+    try:
+        return await _forward(
+            runtime, ctx, request, body, endpoint, model, stream, settle, prompt_estimate
+        )
+    except BaseException:
+        await settle(Usage())  # no-op when the answer already settled
+        raise
+
+
+def _wants_stream(body: dict[str, Any], endpoint: Endpoint) -> bool:
     if not isinstance(body.get("stream", False), bool):
         raise GatewayError(400, "bad_request", "'stream' must be true or false", param="stream")
     if endpoint.surface == "ollama":  # Ollama streams unless told not to; OpenAI only when asked
-        stream = endpoint.generates and body.get("stream") is not False
-    else:
-        stream = endpoint.generates and body.get("stream") is True
+        return endpoint.generates and body.get("stream") is not False
+    return endpoint.generates and body.get("stream") is True
+
+
+class Settlement:
+    """Step 12, exactly once per admitted call: usage to the ledger, the reservation settled."""
+
+    def __init__(self, runtime: Runtime, ctx: RequestContext, ticket: Ticket) -> None:
+        self.runtime, self.ctx, self.ticket = runtime, ctx, ticket
+        self.backend: BackendState | None = None
+        self.renewer: asyncio.Task[None] | None = None
+        self.done = False
+
+    async def __call__(self, usage: Usage) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.renewer is not None:
+            self.renewer.cancel()
+        caller = self.ctx.caller
+        assert caller is not None
+        if self.backend is not None:  # the backend was reached: the call counts, tokens or not
+            self.backend.in_flight -= 1
+            self.ctx.prompt_tokens = usage.prompt_tokens
+            self.ctx.completion_tokens = usage.completion_tokens
+            self.runtime.ledger.add(
+                caller.tenant.id, caller.key.id, usage.prompt_tokens, usage.completion_tokens
+            )
+        try:
+            await self.runtime.limits.settle(
+                self.ticket, usage.prompt_tokens + usage.completion_tokens
+            )
+        except LimitsUnavailable:
+            log.warning("settlement postponed to lease expiry: the limit store is unavailable")
+
+    def keep_lease(self) -> None:
+        """Renew a long stream's concurrency lease so it is not reclaimed while it lives."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(LEASE_TTL_S / 3)
+                with contextlib.suppress(LimitsUnavailable):
+                    await self.runtime.limits.renew(self.ticket)
+
+        self.renewer = asyncio.create_task(renew())
+
+
+async def _forward(
+    runtime: Runtime,
+    ctx: RequestContext,
+    request: Request,
+    body: dict[str, Any],
+    endpoint: Endpoint,
+    model: str,
+    stream: bool,
+    settle: Settlement,
+    prompt_estimate: int,
+) -> Response:
     forward_usage = False
     if stream and endpoint.surface == "openai":
         # Usage is counted on every stream, asked for or not; the client only sees it if it asked.
@@ -105,29 +196,17 @@ async def call_model(
     candidates = runtime.discovery.backends_with(model)  # step 10
     if not candidates:
         raise no_backend()
-    prompt_estimate = estimate_prompt_tokens(body)
     backend, upstream = await open_upstream(  # step 11
         runtime.http, candidates, "POST", endpoint.upstream_path, json.dumps(body).encode()
     )
     ctx.backend = backend.backend.name
-    settled = False
-
-    async def settle(usage: Usage) -> None:  # step 12, exactly once
-        nonlocal settled
-        if settled:
-            return
-        settled = True
-        backend.in_flight -= 1
-        ctx.prompt_tokens, ctx.completion_tokens = usage.prompt_tokens, usage.completion_tokens
-        runtime.ledger.add(
-            caller.tenant.id, caller.key.id, usage.prompt_tokens, usage.completion_tokens
-        )
-
+    settle.backend = backend
     if upstream.status_code != 200:
         await _refuse_upstream_status(upstream, endpoint.surface, settle, model)
     if not stream:
         return await _whole_answer(upstream, endpoint, settle, prompt_estimate)
     ctx.streamed = True
+    settle.keep_lease()
     meter: NdjsonMeter | SseMeter
     max_events = runtime.caps.max_completion_tokens * 2 + 64
     if endpoint.surface == "ollama":
