@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,8 +132,6 @@ async def load(
 
 
 def wait_http(port: int, path: str = "/", timeout: float = 30) -> None:
-    import urllib.request
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -195,6 +194,11 @@ def main() -> None:
     try:
         wait_http(mock_port)
         wait_http(gw_port, "/healthz")
+        # Long natural answers, so num_predict alone decides each answer's length.
+        configure = urllib.request.Request(
+            f"http://127.0.0.1:{mock_port}/_mock/config", data=b'{"reply_tokens": 100000}'
+        )
+        urllib.request.urlopen(configure).close()  # noqa: S310
         time.sleep(0.5)
         run(mock_port, gw_port, key, args.requests, gateway.pid, args.redis)
     finally:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from blacksheep import Response
 
 from neuronetz_gateway.edge.context import Call
-from neuronetz_gateway.ops import health, playground
+from neuronetz_gateway.ops import health, playground, usage
 from neuronetz_gateway.proxy import ollama, openai
 
 Handler = Callable[[Call], Awaitable[Response]]
@@ -56,6 +56,8 @@ ROUTES: dict[str, Route] = {
     "/v1/completions": _post(openai.completions),
     "/v1/embeddings": _post(openai.embeddings),
     "/v1/models": _get(openai.models),
+    # the gateway's own, for a key
+    "/v1/usage": _get(usage.usage),
 }
 # Routes with one trailing path parameter: prefix -> route.
 PARAM_ROUTES: dict[str, Route] = {"/v1/models/": _get(openai.model)}

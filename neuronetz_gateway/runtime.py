@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -24,8 +25,7 @@ from neuronetz_gateway.backends.discovery import Discovery
 from neuronetz_gateway.config import Settings
 from neuronetz_gateway.db import state
 from neuronetz_gateway.db.engine import Database, open_database
-from neuronetz_gateway.db.usage import read_usage
-from neuronetz_gateway.limits.ledger import UsageLedger
+from neuronetz_gateway.limits.ledger import UsageLedger, spent_tokens
 from neuronetz_gateway.limits.memory_store import MemoryStore
 from neuronetz_gateway.limits.redis_store import RedisStore
 from neuronetz_gateway.limits.store import LimitStore
@@ -86,12 +86,7 @@ class Runtime:
         cache = KeyCache(redis, settings.redis_key_cache_ttl_s)
         cache.advance_epoch(await state.read(state.AUTH_EPOCH))
         ledger = UsageLedger()
-
-        async def baseline(scope: str, scope_id: int, period: str, start: str) -> int:
-            """Durable tokens of a budget bucket, plus settled ones not yet written."""
-            _, prompt, completion = await read_usage(scope, scope_id, period, start)
-            return prompt + completion + ledger.pending_tokens(scope, scope_id, period, start)
-
+        baseline = functools.partial(spent_tokens, ledger)
         limits: LimitStore = (
             RedisStore(redis, baseline) if redis is not None else MemoryStore(baseline)
         )

@@ -38,15 +38,28 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[LimitStore]:
         await client.aclose()
 
 
-def quotas(rpm: int = 1000, tpm: int = 100_000, concurrent: int = 100, **budgets: int | None) -> tuple[Quota, Quota]:
+def quotas(
+    rpm: int = 1000, tpm: int = 100_000, concurrent: int = 100, **budgets: int | None
+) -> tuple[Quota, Quota]:
     """A fresh key and tenant (random ids keep Redis runs apart)."""
     tenant_id, key_id = random.randrange(10**9), random.randrange(10**9)
     tenant = Quota("tenant", tenant_id, 10_000, 10_000_000, 1000, None, None, None)
-    key = Quota("key", key_id, rpm, tpm, concurrent, budgets.get("daily"), budgets.get("monthly"), budgets.get("total"))
+    key = Quota(
+        "key",
+        key_id,
+        rpm,
+        tpm,
+        concurrent,
+        budgets.get("daily"),
+        budgets.get("monthly"),
+        budgets.get("total"),
+    )
     return key, tenant
 
 
-def ask(key: Quota, tenant: Quota, prompt: int = 0, completion: int = 0, lease: bool = False) -> Admission:
+def ask(
+    key: Quota, tenant: Quota, prompt: int = 0, completion: int = 0, lease: bool = False
+) -> Admission:
     return Admission(key, tenant, prompt, completion, lease, PERIODS)
 
 
@@ -67,14 +80,22 @@ async def test_a_key_narrows_its_tenant_and_the_tenant_sums_its_keys(store: Limi
     second = replace(first, scope_id=first.scope_id + 1)
     results = [(await store.admit(ask(k, tenant))) for k in (first, first, first, second, second)]
     assert [(d.allowed, d.scope) for d in results] == [
-        (True, None), (True, None), (False, "key"), (True, None), (False, "tenant"),
+        (True, None),
+        (True, None),
+        (False, "key"),
+        (True, None),
+        (False, "tenant"),
     ]
 
 
-async def test_tokens_per_minute_reserve_up_front_and_correct_at_settlement(store: LimitStore) -> None:
+async def test_tokens_per_minute_reserve_up_front_and_correct_at_settlement(
+    store: LimitStore,
+) -> None:
     key, tenant = quotas(tpm=100)
     first = await store.admit(ask(key, tenant, prompt=10, completion=50))
-    assert first.allowed and first.granted_completion == 50 and first.headroom.remaining_tokens == 40
+    assert (
+        first.allowed and first.granted_completion == 50 and first.headroom.remaining_tokens == 40
+    )
     refused = await store.admit(ask(key, tenant, prompt=10, completion=50))
     assert (refused.allowed, refused.code) == (False, "tokens_rate_limited")
     assert first.ticket is not None
@@ -90,7 +111,9 @@ async def test_completion_cap_never_exceeds_what_tpm_can_hold(store: LimitStore)
 
 async def test_concurrency_slots_come_back_on_settle_and_on_lease_expiry(store: LimitStore) -> None:
     key, tenant = quotas(concurrent=2)
-    held = [await store.admit(ask(key, tenant, prompt=1, completion=1, lease=True)) for _ in range(2)]
+    held = [
+        await store.admit(ask(key, tenant, prompt=1, completion=1, lease=True)) for _ in range(2)
+    ]
     third = await store.admit(ask(key, tenant, prompt=1, completion=1, lease=True))
     assert (third.allowed, third.code) == (False, "concurrency_limited")
     assert held[0].ticket is not None

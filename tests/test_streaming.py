@@ -73,7 +73,7 @@ def test_openai_stream_counts_usage_but_forwards_it_only_when_asked(stack: Stack
 
 
 def test_client_disconnect_cancels_the_upstream_and_counts_partial_tokens(stack: Stack) -> None:
-    stack.mock.config(token_delay_s=0.05)
+    stack.mock.config(token_delay_s=0.05, reply_tokens=1000)
     with httpx.stream(
         "POST",
         f"{stack.url}/api/generate",

@@ -130,3 +130,39 @@ async def rotate_key(
         await keys.update_key(old.id, {"expires_at": old_expiry})
         await state.bump(state.AUTH_EPOCH)
     return issued, await require_key(prefix)
+
+
+async def update_key(
+    prefix: str,
+    limits: dict[str, int],
+    unset: tuple[str, ...] = (),
+    models: tuple[str, ...] | None = None,
+    all_tenant_models: bool = False,
+    expires_at: datetime | None = None,
+) -> KeyRecord:
+    """Change a key's overrides (still only narrowing its tenant); live within 2 s."""
+    record = await require_key(prefix)
+    tenant = await require_tenant(record.tenant_name)
+    unknown = set(unset) - set(LIMIT_FIELDS)
+    if unknown:
+        raise AdminError(
+            f"cannot unset {', '.join(sorted(unknown))}: choose from {', '.join(LIMIT_FIELDS)}"
+        )
+    wanted = Limits(**limits)
+    check_limits(wanted)
+    _check_narrows(tenant, wanted)
+    changes: dict[str, object] = {**limits, **dict.fromkeys(unset)}
+    if models is not None:
+        models = check_models(models)
+        outside = [m for m in models if not tenant.allow_all_models and m not in tenant.models]
+        if outside:
+            raise AdminError(f"models not allowed for tenant {tenant.name!r}: {', '.join(outside)}")
+        changes["models"] = models
+    if all_tenant_models:
+        changes["models"] = None
+    if expires_at is not None:
+        changes["expires_at"] = expires_at
+    if changes:
+        await keys.update_key(record.id, changes)
+        await state.bump(state.AUTH_EPOCH)
+    return await require_key(prefix)

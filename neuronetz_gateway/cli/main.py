@@ -8,6 +8,7 @@ or usage.
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ import typer
 from neuronetz_gateway import __version__
 from neuronetz_gateway.admin import keys as key_admin
 from neuronetz_gateway.admin import tenants as tenant_admin
+from neuronetz_gateway.admin import usage as usage_admin
 from neuronetz_gateway.admin.errors import AdminError
 from neuronetz_gateway.admin.timespec import parse_duration, parse_when
 from neuronetz_gateway.auth.hashing import KeyHasher
@@ -27,7 +29,7 @@ from neuronetz_gateway.cli.render import key_dict, print_json, print_table, tena
 from neuronetz_gateway.config import ConfigError, Settings, default_env_file, load_settings
 from neuronetz_gateway.db.engine import Database, DatabaseUnavailable, open_database
 from neuronetz_gateway.db.migrate import apply_migrations, pending_migrations
-from neuronetz_gateway.db.records import Limits
+from neuronetz_gateway.db.records import KeyRecord, Limits
 
 T = TypeVar("T")
 
@@ -374,6 +376,87 @@ def list_keys(
     print_table(
         rows, ["prefix", "tenant", "name", "state", "expires_at", "last_used_at", "created_at"]
     )
+
+
+@app.command("update-key")
+def update_key(
+    prefix: Annotated[str, typer.Option("--prefix", help="public prefix of the key to change")],
+    rpm: Rpm = None,
+    tpm: Tpm = None,
+    concurrent: Concurrent = None,
+    daily_budget: Daily = None,
+    monthly_budget: Monthly = None,
+    total_budget: Total = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option("--unset", help="drop an override (repeatable), e.g. --unset rpm"),
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option("--models", help="comma-separated subset of the tenant's models")
+    ] = None,
+    all_tenant_models: Annotated[
+        bool, typer.Option("--all-tenant-models", help="drop the key's model subset")
+    ] = False,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="30d, 12h or a date/ISO time")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Change a key's limits, budgets, models or expiry (only narrowing its tenant; live in 2 s)."""
+    given = _limits(rpm, tpm, concurrent, daily_budget, monthly_budget, total_budget)
+    limits = {k: v for k, v in dataclasses.asdict(given).items() if v is not None}
+
+    async def action(_: Settings, __: Database) -> KeyRecord:
+        expires_at = parse_when(expires, datetime.now(UTC)) if expires else None
+        return await key_admin.update_key(
+            prefix,
+            limits,
+            tuple(u.replace("-", "_") for u in unset or ()),
+            _model_list(models),
+            all_tenant_models,
+            expires_at,
+        )
+
+    record = with_database(action)
+    if json_out:
+        print_json(key_dict(record, datetime.now(UTC)))
+    else:
+        typer.echo(f"updated key {record.prefix}")
+
+
+@app.command()
+def usage(
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="one tenant (and its keys)")
+    ] = None,
+    key: Annotated[str | None, typer.Option("--key", help="one key, by public prefix")] = None,
+    period: Annotated[str, typer.Option("--period", help="day, month or total (UTC)")] = "day",
+    json_out: Json = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="print CSV for spreadsheets")] = False,
+) -> None:
+    """Token usage per tenant or key, per UTC day, month or in total (settled tokens)."""
+    lines = with_database(lambda *_: usage_admin.usage_report(tenant, key, period))
+    rows = [{**dataclasses.asdict(line), "total_tokens": line.total_tokens} for line in lines]
+    columns = [
+        "scope",
+        "name",
+        "tenant",
+        "period_start",
+        "requests",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+    ]
+    if json_out:
+        print_json(rows)
+    elif csv_out:
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print_table(rows, columns)
 
 
 @app.command("revoke-key")

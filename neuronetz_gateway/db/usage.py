@@ -73,3 +73,44 @@ async def read_usage(
     if row is None:
         return (0, 0, 0)
     return (int(row["requests"]), int(row["prompt_tokens"]), int(row["completion_tokens"]))
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One counter bucket as reports show it."""
+
+    scope: str
+    scope_id: int
+    period: str
+    period_start: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+async def list_usage(scope: str, scope_ids: list[int], period: str) -> list[UsageRow]:
+    """Every bucket of these scopes in one period kind, newest first."""
+    if not scope_ids:
+        return []
+    rows = (
+        await UsageCounter.select()
+        .where(
+            (UsageCounter.scope == scope)
+            & (UsageCounter.scope_id.is_in(scope_ids))
+            & (UsageCounter.period == period)
+        )
+        .order_by(UsageCounter.period_start, ascending=False)
+        .run()
+    )
+    return [
+        UsageRow(
+            r["scope"],
+            int(r["scope_id"]),
+            r["period"],
+            r["period_start"],
+            int(r["requests"]),
+            int(r["prompt_tokens"]),
+            int(r["completion_tokens"]),
+        )
+        for r in rows
+    ]

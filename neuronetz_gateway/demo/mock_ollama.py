@@ -1,15 +1,17 @@
 """A faithful mock of Ollama's HTTP API (docs/api.md and docs/openai.md), for the demo and tests.
 
-Same paths, field names, NDJSON and SSE framing as Ollama; deterministic output: a reply is
-`num_predict` (default 12) words from a fixed list, one word per streamed chunk, and the prompt
-counts one token per whitespace-separated word. It is the only fake in the test suite.
+Same paths, field names, NDJSON and SSE framing as Ollama; deterministic output: a model's natural
+answer is `reply_tokens` (default 12) words from a fixed list, one word per streamed chunk, cut
+short by `num_predict` / `max_tokens` like a real model's; the prompt counts one token per
+whitespace-separated word. It is the only fake in the test suite.
 
 Test controls live under `/_mock/` (never an Ollama path, so the gateway never proxies them):
 `GET /_mock/requests` (everything received, in order), `GET /_mock/state` (streams completed,
 cancelled, active), `POST /_mock/fault` (`{"mode": "error", "status": 500}`, `{"mode": "drop",
 "after": 3}`, `{"mode": "stall", "after": 2}`, `{"mode": "huge_line"}`, `{"mode": "endless"}`
 (native streams ignore num_predict and never end), `{"mode": "none"}`),
-`POST /_mock/config` (`{"token_delay_s": 0.01, "models": [...]}`), `POST /_mock/reset`.
+`POST /_mock/config` (`{"token_delay_s": 0.01, "reply_tokens": 500, "models": [...]}`),
+`POST /_mock/reset`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class MockState:
 
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     token_delay_s: float = 0.0
+    reply_tokens: int = DEFAULT_REPLY_TOKENS
     fault: dict[str, Any] = field(default_factory=lambda: {"mode": "none"})
     requests: list[dict[str, Any]] = field(default_factory=list)
     completed: int = 0
@@ -99,17 +102,17 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     return max(1, sum(len(t.split()) for t in texts))
 
 
-def _reply_tokens(body: dict[str, Any], openai: bool) -> int:
-    if openai:
-        for key in ("max_completion_tokens", "max_tokens"):
-            value = body.get(key)
-            if isinstance(value, int) and value > 0:
-                return min(value, 100_000)
-    else:
-        limit = (body.get("options") or {}).get("num_predict")
-        if isinstance(limit, int) and limit > 0:
-            return min(limit, 100_000)
-    return DEFAULT_REPLY_TOKENS
+def _reply_tokens(body: dict[str, Any], openai: bool, natural: int) -> int:
+    """The answer's length: the model's natural one, cut short by the request's limit."""
+    limits: list[object] = (
+        [body.get("max_completion_tokens"), body.get("max_tokens")]
+        if openai
+        else [(body.get("options") or {}).get("num_predict")]
+    )
+    for value in limits:
+        if isinstance(value, int) and value > 0:
+            return min(value, natural)
+    return natural
 
 
 def _word(index: int) -> str:
@@ -265,9 +268,19 @@ class MockOllama:
         elif path == "/_mock/config":
             if "token_delay_s" in body:
                 state.token_delay_s = float(body["token_delay_s"])
+            if "reply_tokens" in body:
+                state.reply_tokens = int(body["reply_tokens"])
             if "models" in body:
                 state.models = list(body["models"])
-            await _json(send, 200, {"token_delay_s": state.token_delay_s, "models": state.models})
+            await _json(
+                send,
+                200,
+                {
+                    "token_delay_s": state.token_delay_s,
+                    "reply_tokens": state.reply_tokens,
+                    "models": state.models,
+                },
+            )
         elif path == "/_mock/reset":
             self.state = MockState()
             await _json(send, 200, {"status": "reset"})
@@ -305,7 +318,8 @@ class MockOllama:
             await _json(send, 404, {"error": f"model '{model}' not found, try pulling it first"})
             return
         chat = path == "/api/chat"
-        prompt_tokens, reply_tokens = _prompt_tokens(body), _reply_tokens(body, openai=False)
+        prompt_tokens = _prompt_tokens(body)
+        reply_tokens = _reply_tokens(body, openai=False, natural=self.state.reply_tokens)
         started = time.monotonic_ns()
 
         def piece(text: str) -> dict[str, Any]:
@@ -322,7 +336,7 @@ class MockOllama:
             done = {
                 **piece(text),
                 "done": True,
-                "done_reason": "stop" if reply_tokens < 100_000 else "length",
+                "done_reason": "length" if reply_tokens < self.state.reply_tokens else "stop",
                 "total_duration": elapsed + 1000,
                 "load_duration": 1000,
                 "prompt_eval_count": prompt_tokens,
@@ -434,7 +448,8 @@ class MockOllama:
             )
             return
         chat = path == "/v1/chat/completions"
-        prompt_tokens, reply_tokens = _prompt_tokens(body), _reply_tokens(body, openai=True)
+        prompt_tokens = _prompt_tokens(body)
+        reply_tokens = _reply_tokens(body, openai=True, natural=self.state.reply_tokens)
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{int(time.time() * 1000) % 1000}"
         created = int(time.time())
         usage = {
@@ -570,4 +585,12 @@ def serve(host: str = "127.0.0.1", port: int = 11434, token_delay_s: float = 0.0
     import uvicorn
 
     app = MockOllama(MockState(token_delay_s=token_delay_s))
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )

@@ -12,7 +12,7 @@ import functools
 import logging
 from datetime import UTC, date, datetime
 
-from neuronetz_gateway.db.usage import UsageDelta, add_usage
+from neuronetz_gateway.db.usage import UsageDelta, add_usage, read_usage
 
 log = logging.getLogger("neuronetz_gateway.ledger")
 
@@ -85,3 +85,11 @@ class UsageLedger:
         while True:
             await asyncio.sleep(self._interval)
             await self.flush()
+
+
+async def spent_tokens(
+    ledger: UsageLedger, scope: str, scope_id: int, period: str, start: str
+) -> int:
+    """Settled tokens of one bucket: durable counters plus what the ledger has yet to write."""
+    _, prompt, completion = await read_usage(scope, scope_id, period, start)
+    return prompt + completion + ledger.pending_tokens(scope, scope_id, period, start)
