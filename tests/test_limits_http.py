@@ -306,3 +306,34 @@ def _wait_port(port: int) -> None:
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"nothing listens on {port}")
+
+
+@pytest.mark.redis
+def test_two_gateways_on_one_redis_share_concurrency(mock: MockOllama, tmp_path: Path) -> None:
+    require_service("Redis", "127.0.0.1", 6379)
+    env = {
+        "GATEWAY_STATE_DIR": str(tmp_path / "state"),
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "DEFAULT_CONCURRENT": "1",
+        **FAST_ARGON2,
+    }
+    first = make_stack(env, mock, str(tmp_path))
+    from conftest import GatewayProcess
+
+    second = GatewayProcess(first.env, cwd=str(tmp_path))
+    second.wait_ready()
+    try:
+        mock.config(token_delay_s=0.05, reply_tokens=1000)
+        body = {"model": "llama3.2", "messages": PROMPT, "options": {"num_predict": 60}}
+        with httpx.stream(
+            "POST", f"{first.url}/api/chat", headers=first.headers, json=body
+        ) as response:
+            lines = response.iter_lines()  # keep it: a dropped iterator closes the response
+            next(lines)
+            other = httpx.post(f"{second.url}/api/chat", headers=first.headers, json=body)
+            assert other.status_code == 429 and other.json()["error"].startswith(
+                "too many requests in flight"
+            )
+    finally:
+        first.process.close()
+        second.close()
