@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import FAST_ARGON2, MockOllama, Stack, free_port, make_stack, require_service
+from conftest import (
+    FAST_ARGON2,
+    GatewayProcess,
+    MockOllama,
+    Stack,
+    free_port,
+    make_stack,
+    require_service,
+)
 
 from neuronetz_gateway.admin import keys, tenants
 
@@ -137,8 +147,6 @@ def test_usage_survives_a_restart(stack: Stack) -> None:
 
 
 def make_stack_again(old: Stack) -> Stack:
-    from conftest import GatewayProcess
-
     process = GatewayProcess(old.env, cwd=str(Path(old.env.get("GATEWAY_STATE_DIR", ".")).parent))
     process.wait_ready()
     return Stack(url=process.url, key=old.key, env=old.env, mock=old.mock, process=process)
@@ -224,27 +232,41 @@ def test_update_key_narrows_and_takes_effect(stack: Stack) -> None:
         stack.admin(lambda: keys.update_key(stack.key[:11], {"rpm": 10}))
 
 
-@pytest.mark.redis
-def test_two_gateways_on_one_redis_share_every_limit(mock: MockOllama, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def two_gateways(mock: MockOllama, tmp_path: Path, **env: str) -> Iterator[tuple[Stack, str]]:
+    """Two gateways on one database and one Redis: yields the first stack and the other URL."""
     require_service("Redis", "127.0.0.1", 6379)
-    env = {
-        "GATEWAY_STATE_DIR": str(tmp_path / "state"),
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "DEFAULT_RPM": "5",
-        **FAST_ARGON2,
-    }
-    first = make_stack(env, mock, str(tmp_path))
-    from conftest import GatewayProcess
-
+    first = _stack_with(mock, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0", **env)
     second = GatewayProcess(first.env, cwd=str(tmp_path))
-    second.wait_ready()
     try:
-        urls = [first.url, second.url] * 4
-        statuses = [httpx.get(f"{url}/api/tags", headers=first.headers).status_code for url in urls]
-        assert statuses.count(200) == 5 and statuses[5:] == [429, 429, 429]
+        second.wait_ready()
+        yield first, second.url
     finally:
         first.process.close()
         second.close()
+
+
+@pytest.mark.redis
+def test_two_gateways_on_one_redis_share_every_limit(mock: MockOllama, tmp_path: Path) -> None:
+    with two_gateways(mock, tmp_path, DEFAULT_RPM="5") as (first, second_url):
+        urls = [first.url, second_url] * 4
+        statuses = [httpx.get(f"{url}/api/tags", headers=first.headers).status_code for url in urls]
+        assert statuses.count(200) == 5 and statuses[5:] == [429, 429, 429]
+
+
+@pytest.mark.redis
+def test_two_gateways_on_one_redis_share_concurrency(mock: MockOllama, tmp_path: Path) -> None:
+    with two_gateways(mock, tmp_path, DEFAULT_CONCURRENT="1") as (first, second_url):
+        mock.config(token_delay_s=0.05, reply_tokens=1000)
+        body = {"model": "llama3.2", "messages": PROMPT, "options": {"num_predict": 60}}
+        with httpx.stream(
+            "POST", f"{first.url}/api/chat", headers=first.headers, json=body
+        ) as response:
+            lines = response.iter_lines()  # keep it: a dropped iterator closes the response
+            next(lines)
+            other = httpx.post(f"{second_url}/api/chat", headers=first.headers, json=body)
+            assert other.status_code == 429
+            assert other.json()["error"].startswith("too many requests in flight")
 
 
 @pytest.mark.redis
@@ -306,34 +328,3 @@ def _wait_port(port: int) -> None:
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"nothing listens on {port}")
-
-
-@pytest.mark.redis
-def test_two_gateways_on_one_redis_share_concurrency(mock: MockOllama, tmp_path: Path) -> None:
-    require_service("Redis", "127.0.0.1", 6379)
-    env = {
-        "GATEWAY_STATE_DIR": str(tmp_path / "state"),
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "DEFAULT_CONCURRENT": "1",
-        **FAST_ARGON2,
-    }
-    first = make_stack(env, mock, str(tmp_path))
-    from conftest import GatewayProcess
-
-    second = GatewayProcess(first.env, cwd=str(tmp_path))
-    second.wait_ready()
-    try:
-        mock.config(token_delay_s=0.05, reply_tokens=1000)
-        body = {"model": "llama3.2", "messages": PROMPT, "options": {"num_predict": 60}}
-        with httpx.stream(
-            "POST", f"{first.url}/api/chat", headers=first.headers, json=body
-        ) as response:
-            lines = response.iter_lines()  # keep it: a dropped iterator closes the response
-            next(lines)
-            other = httpx.post(f"{second.url}/api/chat", headers=first.headers, json=body)
-            assert other.status_code == 429 and other.json()["error"].startswith(
-                "too many requests in flight"
-            )
-    finally:
-        first.process.close()
-        second.close()
