@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from conftest import (
     FAST_ARGON2,
     GatewayProcess,
@@ -236,6 +237,11 @@ def test_update_key_narrows_and_takes_effect(stack: Stack) -> None:
 def two_gateways(mock: MockOllama, tmp_path: Path, **env: str) -> Iterator[tuple[Stack, str]]:
     """Two gateways on one database and one Redis: yields the first stack and the other URL."""
     require_service("Redis", "127.0.0.1", 6379)
+    # A fresh database numbers its first tenant and key 1 again: forget earlier runs' counters.
+    with redis.Redis(host="127.0.0.1", port=6379) as client:
+        stale = list(client.scan_iter("nz:{t*}:*"))
+        if stale:
+            client.delete(*stale)
     first = _stack_with(mock, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0", **env)
     second = GatewayProcess(first.env, cwd=str(tmp_path))
     try:
@@ -283,15 +289,15 @@ def test_redis_going_away_fails_closed_and_recovers(mock: MockOllama, tmp_path: 
         "--appendonly",
         "no",
     ]
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     _wait_port(port)
     stack = _stack_with(mock, tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0")
     try:
         assert (
             httpx.post(f"{stack.url}/api/chat", headers=stack.headers, json=CHAT).status_code == 200
         )
-        redis.terminate()
-        redis.wait(timeout=10)
+        server.terminate()
+        server.wait(timeout=10)
         down = httpx.post(
             f"{stack.url}/v1/chat/completions",
             headers=stack.headers,
@@ -302,7 +308,7 @@ def test_redis_going_away_fails_closed_and_recovers(mock: MockOllama, tmp_path: 
         assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith(
             "unavailable"
         )
-        redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         _wait_port(port)
         deadline = time.monotonic() + 10
         while (
@@ -313,8 +319,8 @@ def test_redis_going_away_fails_closed_and_recovers(mock: MockOllama, tmp_path: 
         assert httpx.get(f"{stack.url}/readyz").status_code == 200
     finally:
         stack.process.close()
-        redis.terminate()
-        redis.wait(timeout=10)
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def _wait_port(port: int) -> None:
