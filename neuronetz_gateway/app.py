@@ -71,6 +71,8 @@ def create_app(runtime: Runtime) -> Application:
             internal = GatewayError(500, "internal_error", "internal error")
             response = error_response(internal, ctx.openai_shape)
         ctx.status = response.status
+        if not ctx.streamed:  # a stream's row is written when its relay ends
+            runtime.trail.finish(ctx)
         response.add_header(id_header, ctx.request_id.encode())
         for name, value in ctx.rate_headers or ():
             response.add_header(name, value)
@@ -88,6 +90,11 @@ def create_app(runtime: Runtime) -> Application:
         if found is None:
             raise GatewayError(404, "not_found", "404 page not found")
         route, param = found
+        ctx.route = path.lower() if param is None else path.lower()[: -len(param)] + "{model}"
+        if route.auth and runtime.audit.denying:  # step 13: nothing is served unaudited
+            raise GatewayError(
+                503, "audit_unavailable", "the audit log is behind; retry shortly", retry_after=1
+            )
         if request.method not in route.methods:
             raise GatewayError(405, "method_not_allowed", f"method {request.method} not allowed")
         body = {}

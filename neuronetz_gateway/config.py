@@ -404,6 +404,16 @@ class Settings:
     prompt_log_default_retention_days: int = setting(
         "PROMPT_LOG_DEFAULT_RETENTION_DAYS", 30, "days prompt logs are kept", _int(1), "audit"
     )
+    metrics: bool = setting(
+        "GATEWAY_METRICS", False, "serve Prometheus metrics at /metrics", _bool, "audit"
+    )
+    metrics_allow: tuple[IPNetwork, ...] = setting(
+        "GATEWAY_METRICS_ALLOW",
+        _networks("127.0.0.1,::1"),
+        "client IPs/CIDRs allowed to read /metrics (others get 404)",
+        _networks,
+        "audit",
+    )
     audit_log_default_retention_days: int = setting(
         "AUDIT_LOG_DEFAULT_RETENTION_DAYS", 365, "days audit rows are kept", _int(1), "audit"
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from blacksheep import Response
 
 from neuronetz_gateway.edge.context import Call
-from neuronetz_gateway.ops import health, playground, usage
+from neuronetz_gateway.ops import health, metrics, playground, usage
 from neuronetz_gateway.proxy import ollama, openai
 
 Handler = Callable[[Call], Awaitable[Response]]
@@ -42,6 +42,7 @@ ROUTES: dict[str, Route] = {
     "/healthz": _get(health.healthz, auth=False),
     "/readyz": _get(health.readyz, auth=False),
     "/playground": _get(playground.playground, auth=False),
+    "/metrics": _get(metrics.metrics, auth=False),
     # native Ollama
     "/api/chat": _post(ollama.chat),
     "/api/generate": _post(ollama.generate),

@@ -13,22 +13,27 @@ import functools
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from neuronetz_gateway.audit.buffer import AuditBuffer
+from neuronetz_gateway.audit.trail import Trail
 from neuronetz_gateway.auth.authenticate import Authenticator
 from neuronetz_gateway.auth.cache import KeyCache
 from neuronetz_gateway.auth.hashing import KeyHasher
 from neuronetz_gateway.backends.discovery import Discovery
 from neuronetz_gateway.config import Settings
 from neuronetz_gateway.db import state
+from neuronetz_gateway.db.audit import purge_expired
 from neuronetz_gateway.db.engine import Database, open_database
 from neuronetz_gateway.limits.ledger import UsageLedger, spent_tokens
 from neuronetz_gateway.limits.memory_store import MemoryStore
 from neuronetz_gateway.limits.redis_store import RedisStore
 from neuronetz_gateway.limits.store import LimitStore
+from neuronetz_gateway.metrics import Metrics
 from neuronetz_gateway.policy.options import Caps
 from neuronetz_gateway.proxy.upstream import make_client
 
@@ -36,6 +41,7 @@ log = logging.getLogger("neuronetz_gateway.runtime")
 
 # Revocation must land within 2 s (SPEC §5); polling twice a second leaves room for the request.
 EPOCH_POLL_S = 0.5
+PURGE_EVERY_S = 3600.0
 
 
 def open_redis(settings: Settings) -> Redis | None:
@@ -66,6 +72,9 @@ class Runtime:
     ledger: UsageLedger
     limits: LimitStore
     caps: Caps
+    audit: AuditBuffer
+    metrics: Metrics
+    trail: Trail
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -90,6 +99,8 @@ class Runtime:
         limits: LimitStore = (
             RedisStore(redis, baseline) if redis is not None else MemoryStore(baseline)
         )
+        audit = AuditBuffer(settings.audit_buffer_size)
+        metrics = Metrics()
         runtime = cls(
             settings=settings,
             database=database,
@@ -106,8 +117,17 @@ class Runtime:
                 max_keep_alive_s=settings.max_keep_alive_s,
                 max_image_bytes=settings.max_image_bytes,
             ),
+            audit=audit,
+            metrics=metrics,
+            trail=Trail(settings, audit, metrics),
         )
-        runtime._start(discovery.run(), runtime._poll_epoch(), runtime.ledger.run())
+        runtime._start(
+            discovery.run(),
+            runtime._poll_epoch(),
+            runtime.ledger.run(),
+            audit.run(),
+            runtime._purge(),
+        )
         return runtime
 
     def _start(self, *jobs: Coroutine[Any, Any, None]) -> None:
@@ -121,8 +141,18 @@ class Runtime:
             except Exception as exc:  # database down: cached keys keep working (SPEC §14)
                 log.debug("auth epoch poll failed: %s", type(exc).__name__)
 
+    async def _purge(self) -> None:
+        while True:
+            try:
+                audit, prompts = await purge_expired(datetime.now(UTC))
+                if audit or prompts:
+                    log.info("purged %d expired audit rows and %d prompt logs", audit, prompts)
+            except Exception as exc:
+                log.warning("purge failed, retrying later: %s", type(exc).__name__)
+            await asyncio.sleep(PURGE_EVERY_S)
+
     async def close(self) -> None:
-        """Stop background work, flush usage, release connections, in reverse order of opening."""
+        """Stop background work, flush usage and audit, release connections, in reverse order."""
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -130,6 +160,8 @@ class Runtime:
                 await task
         if not await self.ledger.flush():
             log.error("usage of %d buckets could not be written at shutdown", self.ledger.pending)
+        if not await self.audit.drain():
+            log.error("%d audit rows could not be written at shutdown", self.audit.depth)
         await self.http.aclose()
         if self.redis is not None:
             await self.redis.aclose()

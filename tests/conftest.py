@@ -7,6 +7,7 @@ CI=true a missing service fails the run instead (a green CI must have tested bot
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -298,7 +299,11 @@ def make_stack(
 
     token = asyncio.run(_with_db(settings, seed))
     process = GatewayProcess(env, cwd=cwd)
-    process.wait_ready()
+    try:
+        process.wait_ready()
+    except BaseException:
+        process.close()
+        raise
     return Stack(url=process.url, key=token, env=env, mock=mock, process=process)
 
 
@@ -330,3 +335,10 @@ def sqlite_stack(_module_stack: Stack, mock: MockOllama) -> Stack:
     """A gateway on embedded SQLite in front of the (freshly reset) mock, shared by a module's
     tests that leave tenants and keys alone."""
     return _module_stack
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_test_that_made_it() -> Iterator[None]:
+    """Collect after each test, so a leaked socket or pipe fails the test that leaked it."""
+    yield
+    gc.collect()

@@ -29,6 +29,8 @@ async def create_key(
     expires_at: datetime | None = None,
     limits: Limits | None = None,
     models: tuple[str, ...] | None = None,
+    log_prompts: bool | None = None,
+    prompt_retention_days: int | None = None,
 ) -> IssuedKey:
     """Issue a key for a tenant; its overrides may only narrow the tenant's values."""
     tenant = await require_tenant(tenant_name)
@@ -46,7 +48,18 @@ async def create_key(
     now = datetime.now(UTC)
     if expires_at is not None and expires_at <= now:
         raise AdminError("expiry must be in the future")
-    return await _issue(hasher, tenant, name, limits, models, expires_at, rotated_from=None)
+    _check_retention(prompt_retention_days)
+    issued = await _issue(hasher, tenant, name, limits, models, expires_at, rotated_from=None)
+    if log_prompts is None and prompt_retention_days is None:
+        return issued
+    changes = {"log_prompts": log_prompts, "prompt_retention_days": prompt_retention_days}
+    await keys.update_key(issued.record.id, changes)
+    return IssuedKey(record=await require_key(issued.record.prefix), token=issued.token)
+
+
+def _check_retention(days: int | None) -> None:
+    if days is not None and days < 1:
+        raise AdminError(f"prompt-retention-days must be at least 1, got {days}")
 
 
 async def _issue(
@@ -139,6 +152,8 @@ async def update_key(
     models: tuple[str, ...] | None = None,
     all_tenant_models: bool = False,
     expires_at: datetime | None = None,
+    log_prompts: bool | None = None,
+    prompt_retention_days: int | None = None,
 ) -> KeyRecord:
     """Change a key's overrides (still only narrowing its tenant); live within 2 s."""
     record = await require_key(prefix)
@@ -162,6 +177,11 @@ async def update_key(
         changes["models"] = None
     if expires_at is not None:
         changes["expires_at"] = expires_at
+    _check_retention(prompt_retention_days)
+    if log_prompts is not None:
+        changes["log_prompts"] = log_prompts
+    if prompt_retention_days is not None:
+        changes["prompt_retention_days"] = prompt_retention_days
     if changes:
         await keys.update_key(record.id, changes)
         await state.bump(state.AUTH_EPOCH)

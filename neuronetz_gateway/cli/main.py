@@ -19,11 +19,12 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 
 from neuronetz_gateway import __version__
+from neuronetz_gateway.admin import audit as audit_admin
 from neuronetz_gateway.admin import keys as key_admin
 from neuronetz_gateway.admin import tenants as tenant_admin
 from neuronetz_gateway.admin import usage as usage_admin
 from neuronetz_gateway.admin.errors import AdminError
-from neuronetz_gateway.admin.timespec import parse_duration, parse_when
+from neuronetz_gateway.admin.timespec import parse_ago, parse_duration, parse_when
 from neuronetz_gateway.auth.hashing import KeyHasher
 from neuronetz_gateway.cli.render import key_dict, print_json, print_table, tenant_dict
 from neuronetz_gateway.config import ConfigError, Settings, default_env_file, load_settings
@@ -333,6 +334,15 @@ def create_key(
     models: Annotated[
         str | None, typer.Option("--models", help="comma-separated subset of the tenant's models")
     ] = None,
+    log_prompts: Annotated[
+        bool | None,
+        typer.Option(
+            "--log-prompts/--no-log-prompts", help="keep this key's prompts and answers (opt-in)"
+        ),
+    ] = None,
+    prompt_retention_days: Annotated[
+        int | None, typer.Option(help="days its prompt logs are kept")
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Create a key and print it. This is the only time the full key is shown."""
@@ -341,7 +351,14 @@ def create_key(
     async def action(config: Settings, _: Database) -> key_admin.IssuedKey:
         expires_at = parse_when(expires, datetime.now(UTC)) if expires else None
         return await key_admin.create_key(
-            KeyHasher.from_settings(config), tenant, name, expires_at, limits, _model_list(models)
+            KeyHasher.from_settings(config),
+            tenant,
+            name,
+            expires_at,
+            limits,
+            _model_list(models),
+            log_prompts,
+            prompt_retention_days,
         )
 
     issued = with_database(action)
@@ -400,6 +417,15 @@ def update_key(
     expires: Annotated[
         str | None, typer.Option("--expires", help="30d, 12h or a date/ISO time")
     ] = None,
+    log_prompts: Annotated[
+        bool | None,
+        typer.Option(
+            "--log-prompts/--no-log-prompts", help="keep this key's prompts and answers (opt-in)"
+        ),
+    ] = None,
+    prompt_retention_days: Annotated[
+        int | None, typer.Option(help="days its prompt logs are kept")
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Change a key's limits, budgets, models or expiry (only narrowing its tenant; live in 2 s)."""
@@ -415,6 +441,8 @@ def update_key(
             _model_list(models),
             all_tenant_models,
             expires_at,
+            log_prompts,
+            prompt_retention_days,
         )
 
     record = with_database(action)
@@ -450,13 +478,84 @@ def usage(
     if json_out:
         print_json(rows)
     elif csv_out:
-        writer = csv.DictWriter(
-            sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
-        )
-        writer.writeheader()
-        writer.writerows(rows)
+        _print_csv(rows, columns)
     else:
         print_table(rows, columns)
+
+
+@app.command()
+def audit(
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="only this tenant's requests")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="only this key's requests (public prefix)")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="24h, 7d or a date/ISO time")] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="a date/ISO time (exclusive)")
+    ] = None,
+    status: Annotated[int | None, typer.Option("--status", help="only this HTTP status")] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", help="at most this many rows, newest first")
+    ] = 100,
+    json_out: Json = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="print CSV for spreadsheets")] = False,
+) -> None:
+    """Show audit rows: every request, served or refused (never a key, only its prefix)."""
+
+    async def action(_: Settings, __: Database) -> list[dict[str, object]]:
+        now = datetime.now(UTC)
+        return await audit_admin.audit_report(
+            tenant,
+            key,
+            parse_ago(since, now) if since else None,
+            parse_when(until, now) if until else None,
+            status,
+            limit,
+        )
+
+    rows = with_database(action)
+    if json_out:
+        print_json(rows)
+    elif csv_out:
+        _print_csv(rows, list(audit_admin.AUDIT_FIELDS))
+    else:
+        print_table(
+            rows,
+            [
+                "created_at",
+                "request_id",
+                "tenant",
+                "key_prefix",
+                "method",
+                "path",
+                "model",
+                "status",
+                "error_code",
+                "prompt_tokens",
+                "completion_tokens",
+                "latency_ms",
+            ],
+        )
+
+
+@app.command()
+def purge(json_out: Json = False) -> None:
+    """Delete audit rows and prompt logs past their retention (the server also does this hourly)."""
+    audit_rows, prompt_logs = with_database(lambda *_: audit_admin.purge())
+    if json_out:
+        print_json({"audit_rows": audit_rows, "prompt_logs": prompt_logs})
+    else:
+        typer.echo(f"purged {audit_rows} audit rows and {prompt_logs} prompt logs")
+
+
+def _print_csv(rows: list[dict[str, object]], columns: list[str]) -> None:
+    writer = csv.DictWriter(
+        sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 @app.command("revoke-key")

@@ -43,6 +43,8 @@ def key_dict(key: KeyRecord, now: datetime) -> dict[str, Any]:
         "state": key.state(now),
         **{name: getattr(key.limits, name) for name in LIMIT_FIELDS},
         "models": list(key.models) if key.models is not None else None,
+        "log_prompts": key.log_prompts,
+        "prompt_retention_days": key.prompt_retention_days,
         "expires_at": _when(key.expires_at),
         "revoked_at": _when(key.revoked_at),
         "last_used_at": _when(key.last_used_at),

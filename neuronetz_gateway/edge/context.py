@@ -36,6 +36,9 @@ class RequestContext:
     streamed: bool = False
     client_disconnected: bool = False
     rate_headers: list[tuple[bytes, bytes]] | None = None
+    route: str | None = None  # the matched route's path (a bounded label set for metrics)
+    transcript: bytearray | None = None  # the answer's bytes, kept only for prompt logging
+    request_body: dict[str, Any] | None = None  # kept only for prompt logging
 
     @property
     def openai_shape(self) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from blacksheep import Content, Request, Response, StreamedContent
 
+from neuronetz_gateway.audit.record import logs_prompts
 from neuronetz_gateway.backends.discovery import BackendState
 from neuronetz_gateway.edge.context import RequestContext, Surface
 from neuronetz_gateway.errors import GatewayError
@@ -114,6 +115,9 @@ async def call_model(
     assert decision.ticket is not None
     if endpoint.generates and decision.granted_completion < wanted:
         narrow_completion(body, endpoint.surface == "ollama", decision.granted_completion)
+    if logs_prompts(ctx):
+        ctx.transcript = bytearray()
+        ctx.request_body = dict(body)
     settle = Settlement(runtime, ctx, decision.ticket)
     try:
         return await _forward(
@@ -162,6 +166,9 @@ class Settlement:
             )
         except LimitsUnavailable:
             log.warning("settlement postponed to lease expiry: the limit store is unavailable")
+        if self.ctx.streamed:  # the dispatcher returned long ago; the stream's row is due now
+            self.runtime.metrics.streams_in_flight -= 1
+            self.runtime.trail.finish(self.ctx)
 
     def keep_lease(self) -> None:
         """Renew a long stream's concurrency lease so it is not reclaimed while it lives."""
@@ -206,6 +213,7 @@ async def _forward(
     if not stream:
         return await _whole_answer(upstream, endpoint, settle, prompt_estimate)
     ctx.streamed = True
+    runtime.metrics.streams_in_flight += 1
     settle.keep_lease()
     meter: NdjsonMeter | SseMeter
     max_events = runtime.caps.max_completion_tokens * 2 + 64
@@ -221,11 +229,13 @@ async def _forward(
 
 
 async def _whole_answer(
-    upstream: httpx.Response, endpoint: Endpoint, settle: Any, prompt_estimate: int
+    upstream: httpx.Response, endpoint: Endpoint, settle: Settlement, prompt_estimate: int
 ) -> Response:
     usage = Usage(prompt_tokens=prompt_estimate)
     try:
         raw = await read_limited(upstream)
+        if settle.ctx.transcript is not None:
+            settle.ctx.transcript.extend(raw)
         answer = _json_object(raw)
         counted = native_usage(answer) if endpoint.surface == "ollama" else openai_usage(answer)
         if counted is not None:

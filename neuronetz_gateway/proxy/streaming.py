@@ -23,6 +23,7 @@ from neuronetz_gateway.proxy.usage import Usage, is_openai_usage_chunk, native_u
 
 MAX_LINE_BYTES = 1024 * 1024
 MAX_STREAM_BYTES = 64 * 1024 * 1024
+MAX_TRANSCRIPT_BYTES = 4 * 1024 * 1024
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -199,6 +200,8 @@ async def relay(
             if out:
                 if ctx.first_byte_at is None:
                     ctx.first_byte_at = time.monotonic()
+                if ctx.transcript is not None and len(ctx.transcript) < MAX_TRANSCRIPT_BYTES:
+                    ctx.transcript.extend(out)  # opted-in keys only: the prompt log's response
                 yield out
                 if watch.client_gone:
                     break
