@@ -155,9 +155,17 @@ class GatewayProcess:
         raise AssertionError("gateway did not become healthy")
 
     def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM and wait; a gateway that does not stop is killed and its output shown."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            raise AssertionError(
+                f"gateway ignored SIGTERM for {timeout} s:\n{self.output()[-4000:]}"
+            ) from None
 
     def output(self) -> str:
         """Everything the process printed (stops it first)."""
