@@ -298,6 +298,16 @@ def test_the_full_key_appears_nowhere(mock: MockOllama, tmp_path: Path) -> None:
     finally:
         stack.process.close()
     logs = stack.process.output()
+    access = [
+        json.loads(line)
+        for line in logs.splitlines()
+        if line.startswith("{") and '"neuronetz_gateway.access"' in line
+    ]
+    served = [a for a in access if a["path"] == "/api/chat" and a["status"] == 200]
+    assert served and {"request_id", "tenant", "key_prefix", "status", "latency_ms"} <= set(
+        served[0]
+    )
+    assert served[0]["key_prefix"] == stack.key[:11] and served[0]["tenant"] == "acme"
     for token in (stack.key, logged.token):
         for where, text in (
             ("logs", logs),
@@ -312,3 +322,22 @@ def test_the_full_key_appears_nowhere(mock: MockOllama, tmp_path: Path) -> None:
 
 async def _dump() -> list[Any]:
     return [await table.select().run() for table in ALL_TABLES]
+
+
+def test_usage_report_agrees_with_the_audit_rows(stack: Stack) -> None:
+    for n in range(3):
+        httpx.post(f"{stack.url}/api/chat", headers={**stack.headers, **_id(300 + n)}, json=CHAT)
+    rows = audit_rows(stack, 3)
+    time.sleep(1.2)  # the usage ledger writes once a second
+    result = subprocess.run(
+        [sys.executable, "-m", "neuronetz_gateway", "usage", "--key", stack.key[:11], "--json"],
+        env={**stack.env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    (usage,) = json.loads(result.stdout)
+    assert usage["requests"] == len(rows) == 3
+    assert usage["prompt_tokens"] == sum(r["prompt_tokens"] for r in rows.values())
+    assert usage["completion_tokens"] == sum(r["completion_tokens"] for r in rows.values())

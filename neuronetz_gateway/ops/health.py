@@ -29,6 +29,10 @@ async def readyz(call: Call) -> Response:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"unavailable: {type(exc).__name__}"
+    audit = runtime.audit
+    checks["audit"] = (
+        f"deny mode: {audit.depth} rows waiting for the writer" if audit.denying else "ok"
+    )
     serving = [s for s in runtime.discovery.states if s.healthy and s.models]
     checks["backends"] = (
         f"ok ({len(serving)} of {len(runtime.discovery.states)} serving models)"
