@@ -112,26 +112,61 @@ def test_a_disconnected_stream_is_audited_with_what_it_produced(sqlite_stack: St
     assert 4 <= row["completion_tokens"] < 40
 
 
+class WriterStall:
+    """Another client holding the audit table, so the gateway's writer cannot write."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.sqlite: sqlite3.Connection | None = None
+        self.psql: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> WriterStall:
+        url = self.env.get("DATABASE_URL")
+        if url is None:
+            self.sqlite = sqlite3.connect(
+                Path(self.env["GATEWAY_STATE_DIR"]) / "neuronetz-gateway.sqlite3", timeout=5
+            )
+            self.sqlite.execute("BEGIN EXCLUSIVE")
+            return self
+        self.psql = subprocess.Popen(
+            ["psql", "-q", url], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
+        assert self.psql.stdin is not None
+        self.psql.stdin.write(
+            "BEGIN; LOCK TABLE audit_record IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(0);\n"
+        )
+        self.psql.stdin.flush()
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sqlite is not None:
+            self.sqlite.rollback()
+            self.sqlite.close()
+        if self.psql is not None and self.psql.stdin is not None:
+            self.psql.stdin.write("ROLLBACK;\n")
+            self.psql.stdin.close()
+            self.psql.wait(timeout=10)
+
+
 def test_a_stalled_writer_puts_the_gateway_in_deny_mode_until_it_drains(
-    mock: MockOllama, tmp_path: Path
+    db_env: dict[str, str], mock: MockOllama, tmp_path: Path
 ) -> None:
-    env = {"GATEWAY_STATE_DIR": str(tmp_path / "state"), "AUDIT_BUFFER_SIZE": "3", **FAST_ARGON2}
-    stack = make_stack(env, mock, str(tmp_path))
+    stack = make_stack({**db_env, "AUDIT_BUFFER_SIZE": "3"}, mock, str(tmp_path))
     try:
-        lock = sqlite3.connect(tmp_path / "state" / "neuronetz-gateway.sqlite3", timeout=5)
-        lock.execute(
-            "BEGIN EXCLUSIVE"
-        )  # another writer holds the database: the audit writer stalls
-        statuses = [
-            httpx.get(f"{stack.url}/api/tags", headers=stack.headers, timeout=10).status_code
-            for _ in range(5)
-        ]
-        assert statuses[:3] == [200, 200, 200] and statuses[3:] == [503, 503]
-        refused = httpx.get(f"{stack.url}/v1/models", headers=stack.headers)
-        assert refused.json()["error"]["code"] == "audit_unavailable"
-        assert httpx.get(f"{stack.url}/healthz").status_code == 200
-        lock.rollback()
-        lock.close()
+        with WriterStall(stack.env):
+            statuses = [
+                httpx.get(f"{stack.url}/api/tags", headers=stack.headers, timeout=10).status_code
+                for _ in range(5)
+            ]
+            assert statuses[:3] == [200, 200, 200] and statuses[3:] == [503, 503]
+            refused = httpx.get(f"{stack.url}/v1/models", headers=stack.headers)
+            assert refused.json()["error"]["code"] == "audit_unavailable"
+            ready = httpx.get(f"{stack.url}/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["audit"].startswith(
+                "deny mode"
+            )
+            assert httpx.get(f"{stack.url}/healthz").status_code == 200
         deadline = time.monotonic() + 10
         while httpx.get(f"{stack.url}/api/tags", headers=stack.headers).status_code != 200:
             assert time.monotonic() < deadline, "deny mode did not end after the writer drained"
