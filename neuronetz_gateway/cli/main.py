@@ -57,6 +57,13 @@ Models = Annotated[
     str | None,
     typer.Option("--models", help="comma-separated model allowlist, e.g. llama3.2,qwen3:8b"),
 ]
+KeyLogPrompts = Annotated[
+    bool | None,
+    typer.Option(
+        "--log-prompts/--no-log-prompts", help="keep this key's prompts and answers (opt-in)"
+    ),
+]
+KeyPromptRetention = Annotated[int | None, typer.Option(help="days its prompt logs are kept")]
 
 _env_file: Path | None = None
 
@@ -334,15 +341,8 @@ def create_key(
     models: Annotated[
         str | None, typer.Option("--models", help="comma-separated subset of the tenant's models")
     ] = None,
-    log_prompts: Annotated[
-        bool | None,
-        typer.Option(
-            "--log-prompts/--no-log-prompts", help="keep this key's prompts and answers (opt-in)"
-        ),
-    ] = None,
-    prompt_retention_days: Annotated[
-        int | None, typer.Option(help="days its prompt logs are kept")
-    ] = None,
+    log_prompts: KeyLogPrompts = None,
+    prompt_retention_days: KeyPromptRetention = None,
     json_out: Json = False,
 ) -> None:
     """Create a key and print it. This is the only time the full key is shown."""
@@ -417,15 +417,8 @@ def update_key(
     expires: Annotated[
         str | None, typer.Option("--expires", help="30d, 12h or a date/ISO time")
     ] = None,
-    log_prompts: Annotated[
-        bool | None,
-        typer.Option(
-            "--log-prompts/--no-log-prompts", help="keep this key's prompts and answers (opt-in)"
-        ),
-    ] = None,
-    prompt_retention_days: Annotated[
-        int | None, typer.Option(help="days its prompt logs are kept")
-    ] = None,
+    log_prompts: KeyLogPrompts = None,
+    prompt_retention_days: KeyPromptRetention = None,
     json_out: Json = False,
 ) -> None:
     """Change a key's limits, budgets, models or expiry (only narrowing its tenant; live in 2 s)."""
