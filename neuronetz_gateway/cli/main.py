@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -604,6 +605,35 @@ def mock_ollama(
     from neuronetz_gateway.demo.mock_ollama import serve as serve_mock
 
     serve_mock(host=host, port=port, token_delay_s=token_delay)
+
+
+@app.command()
+def doctor(
+    json_out: Json = False,
+    compose_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--compose-file",
+            help="compose file to inspect (default: docker-compose.yml beside the env file)",
+        ),
+    ] = None,
+) -> None:
+    """Check the deployment and prove that Ollama is not reachable from outside."""
+    from neuronetz_gateway.doctor.facts import RealHostFacts
+    from neuronetz_gateway.doctor.runner import run_doctor
+
+    env_file = _env_file or default_env_file()
+    compose = compose_file or (env_file.parent if env_file else Path()) / "docker-compose.yml"
+    findings = asyncio.run(run_doctor(os.environ, env_file, compose, RealHostFacts()))
+    if json_out:
+        print_json({"checks": [dataclasses.asdict(f) for f in findings]})
+    else:
+        for finding in findings:
+            typer.echo(f"{finding.status:<5} {finding.name}: {finding.message}")
+            if finding.status != "PASS" and finding.fix:
+                typer.echo(f"      fix: {finding.fix}")
+    if any(f.status == "FAIL" for f in findings):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""`neuronetz-gateway doctor`: prove a deployment safe, above all that Ollama is unreachable."""
