@@ -216,3 +216,25 @@ def test_a_compose_file_publishing_ollama_fails(safe_env: dict[str, str], tmp_pa
         process.wait(timeout=10)
     assert result.returncode == 1 and "FAIL  compose_file" in result.stdout
     assert "fix: remove `ports:`" in result.stdout
+
+
+def test_docker_published_ports_when_the_socket_is_readable() -> None:
+    assert checks.docker_ports(FakeHostFacts(containers="absent")).status == PASS
+    assert checks.docker_ports(FakeHostFacts(containers="PermissionError")).status == WARN
+    internal = [
+        {
+            "Names": ["/neuronetz-ollama"],
+            "Image": "ollama/ollama",
+            "Ports": [{"PrivatePort": 11434}],
+        }
+    ]
+    assert checks.docker_ports(FakeHostFacts(containers=internal)).status == PASS
+    published = [
+        {
+            "Names": ["/ollama"],
+            "Image": "ollama/ollama",
+            "Ports": [{"PrivatePort": 11434, "PublicPort": 11434, "IP": "0.0.0.0"}],
+        }
+    ]
+    failed = checks.docker_ports(FakeHostFacts(containers=published))
+    assert failed.status == FAIL and "/ollama:11434" in failed.message

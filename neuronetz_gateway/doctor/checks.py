@@ -260,3 +260,32 @@ def state_dir(settings: Settings, facts: HostFacts) -> Finding:
             f"chmod 700 {directory} && chmod 600 {database}",
         )
     return Finding("state_dir", PASS, f"{directory} is private to the gateway's user")
+
+
+def docker_ports(facts: HostFacts) -> Finding:
+    """Published ports of Ollama containers, when the Docker socket is readable (optional)."""
+    containers = facts.docker_containers()
+    if containers == "absent":
+        return Finding("docker_ports", PASS, "no Docker socket on this host: nothing to inspect")
+    if isinstance(containers, str):
+        return Finding(
+            "docker_ports",
+            WARN,
+            f"cannot read the Docker socket ({containers})",
+            "run doctor with access to /var/run/docker.sock to check published ports",
+        )
+    published = [
+        f"{(c.get('Names') or ['?'])[0]}:{p.get('PublicPort')}"
+        for c in containers
+        if "ollama" in str(c.get("Image", "")) + str(c.get("Names", ""))
+        for p in c.get("Ports") or []
+        if p.get("PublicPort")
+    ]
+    if published:
+        return Finding(
+            "docker_ports",
+            FAIL,
+            f"Ollama containers publish ports: {', '.join(published)}",
+            "remove the port mappings; the gateway reaches Ollama over the internal network",
+        )
+    return Finding("docker_ports", PASS, "no Ollama container publishes a port")

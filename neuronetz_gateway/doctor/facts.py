@@ -8,14 +8,16 @@ tests fill in, so every check is tested on its own without touching the host.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 _LISTEN = "0A"
+DOCKER_SOCKET = Path("/var/run/docker.sock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class HostFacts(Protocol):
     def mode(self, path: Path) -> int | None: ...
     def environ(self) -> Mapping[str, str]: ...
     def in_container(self) -> bool: ...
+    def docker_containers(self) -> list[dict[str, Any]] | str: ...
 
 
 def _hex_ipv4(text: str) -> str:
@@ -115,6 +118,23 @@ class RealHostFacts:
     def in_container(self) -> bool:
         return Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
 
+    def docker_containers(self) -> list[dict[str, Any]] | str:
+        """Running containers from the Docker API, or why they cannot be read ("absent", "…")."""
+        if not DOCKER_SOCKET.exists():
+            return "absent"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(3)
+                sock.connect(str(DOCKER_SOCKET))
+                sock.sendall(b"GET /containers/json HTTP/1.0\r\nHost: docker\r\n\r\n")
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+            containers = json.loads(data.split(b"\r\n\r\n", 1)[1])
+        except (OSError, ValueError, IndexError) as exc:
+            return type(exc).__name__
+        return containers if isinstance(containers, list) else "unexpected answer"
+
 
 @dataclass(slots=True)
 class FakeHostFacts:
@@ -127,6 +147,7 @@ class FakeHostFacts:
     modes: dict[str, int] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     container: bool = False
+    containers: list[dict[str, Any]] | str = "absent"
 
     def listeners(self) -> list[Listener]:
         return self.listening
@@ -148,3 +169,6 @@ class FakeHostFacts:
 
     def in_container(self) -> bool:
         return self.container
+
+    def docker_containers(self) -> list[dict[str, Any]] | str:
+        return self.containers

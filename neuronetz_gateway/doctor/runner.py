@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from neuronetz_gateway.doctor import checks
 from neuronetz_gateway.doctor.checks import FAIL, PASS, WARN, Finding
 from neuronetz_gateway.doctor.facts import HostFacts
 from neuronetz_gateway.runtime import open_redis
-
-DOCKER_SOCKET = Path("/var/run/docker.sock")
 
 
 async def run_doctor(
@@ -38,7 +35,7 @@ async def run_doctor(
         checks.host_address_refusal(settings, facts),
         checks.ollama_host_env(facts),
         checks.compose_file(compose_file, facts),
-        await docker_ports(),
+        checks.docker_ports(facts),
         checks.gateway_bind(settings, facts),
         checks.weak_secrets(settings),
         checks.argon2_cost(settings),
@@ -122,37 +119,3 @@ async def _backend(client: httpx.AsyncClient, name: str, url: str) -> Finding:
             "pull a model on the backend host (never through the gateway)",
         )
     return Finding(f"backend {name}", PASS, f"Ollama {version} answers with {len(models)} models")
-
-
-async def docker_ports() -> Finding:
-    """Published ports of Ollama containers, when the Docker socket is readable (optional)."""
-    if not await asyncio.to_thread(os.path.exists, DOCKER_SOCKET):
-        return Finding("docker_ports", PASS, "no Docker socket on this host: nothing to inspect")
-    transport = httpx.AsyncHTTPTransport(uds=str(DOCKER_SOCKET))
-    try:
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://docker", timeout=3
-        ) as client:
-            containers = (await client.get("/containers/json")).json()
-    except (httpx.HTTPError, OSError, ValueError) as exc:
-        return Finding(
-            "docker_ports",
-            WARN,
-            f"cannot read the Docker socket ({type(exc).__name__})",
-            "run doctor with access to /var/run/docker.sock to check published ports",
-        )
-    published = [
-        f"{(c.get('Names') or ['?'])[0]}:{p.get('PublicPort')}"
-        for c in containers
-        if "ollama" in str(c.get("Image", "")) + str(c.get("Names", ""))
-        for p in c.get("Ports") or []
-        if p.get("PublicPort")
-    ]
-    if published:
-        return Finding(
-            "docker_ports",
-            FAIL,
-            f"Ollama containers publish ports: {', '.join(published)}",
-            "remove the port mappings; the gateway reaches Ollama over the internal network",
-        )
-    return Finding("docker_ports", PASS, "no Ollama container publishes a port")
