@@ -139,6 +139,11 @@ def _backends(text: str) -> tuple[Backend, ...]:
     return tuple(backends)
 
 
+def parse_backends(text: str) -> tuple[Backend, ...]:
+    """`[name=]URL,…` as OLLAMA_BACKENDS reads it (ValueError completes "must be …")."""
+    return _backends(text)
+
+
 def _default_backend_name(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
@@ -478,7 +483,11 @@ def setting_infos() -> list[SettingInfo]:
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse a dotenv file: KEY=VALUE lines, `export` prefixes, comments and quotes."""
     values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read the env file ({type(exc).__name__})"]) from None
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -507,7 +516,13 @@ def load_settings(
     environ = os.environ if environ is None else environ
     source: dict[str, str] = {}
     if env_file is not None:
-        if not env_file.is_file():
+        try:
+            exists = env_file.is_file()
+        except OSError as exc:  # e.g. a directory on the way is not ours to enter
+            raise ConfigError(
+                [f"{env_file}: cannot read the env file ({type(exc).__name__})"]
+            ) from None
+        if not exists:
             raise ConfigError([f"env file {env_file} does not exist"])
         source.update(read_env_file(env_file))
     source.update(environ)

@@ -21,6 +21,7 @@ import typer
 
 from neuronetz_gateway import __version__
 from neuronetz_gateway.admin import audit as audit_admin
+from neuronetz_gateway.admin import backends as backend_admin
 from neuronetz_gateway.admin import keys as key_admin
 from neuronetz_gateway.admin import tenants as tenant_admin
 from neuronetz_gateway.admin import usage as usage_admin
@@ -634,6 +635,65 @@ def doctor(
                 typer.echo(f"      fix: {finding.fix}")
     if any(f.status == "FAIL" for f in findings):
         raise typer.Exit(1)
+
+
+def _env_file_for_edits() -> Path:
+    return _env_file or Path(".env")
+
+
+@app.command("list-backends")
+def list_backends(json_out: Json = False) -> None:
+    """List the configured Ollama backends (OLLAMA_BACKENDS, else OLLAMA_BASE_URL)."""
+    rows = [{"name": b.name, "url": b.url} for b in settings().backends]
+    if json_out:
+        print_json(rows)
+    else:
+        print_table(rows, ["name", "url"])
+
+
+@app.command("add-backend")
+def add_backend(
+    url: Annotated[str, typer.Argument(help="the backend's base URL, e.g. http://10.0.0.5:11434")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="short name (default host:port)")
+    ] = None,
+) -> None:
+    """Add a backend to OLLAMA_BACKENDS in the env file (restart the gateway to use it)."""
+    _edit_backends(
+        lambda config: backend_admin.add_backend(config, _env_file_for_edits(), url, name)
+    )
+
+
+@app.command("remove-backend")
+def remove_backend(
+    backend: Annotated[str, typer.Argument(help="the backend's name or URL")],
+) -> None:
+    """Remove a backend from OLLAMA_BACKENDS in the env file (restart the gateway to apply)."""
+    _edit_backends(
+        lambda config: backend_admin.remove_backend(config, _env_file_for_edits(), backend)
+    )
+
+
+def _edit_backends(edit: Callable[[Settings], backend_admin.BackendChange]) -> None:
+    try:
+        change = edit(settings())
+    except backend_admin.EnvFileLocked as exc:
+        typer.echo(f"error: {exc}", err=True)
+        typer.echo(
+            "Either re-run as a user who may write it (in the container: "
+            "`docker compose exec -u root gateway neuronetz-gateway …`),",
+            err=True,
+        )
+        typer.echo(f"or put this line into {exc.path} by hand:", err=True)
+        typer.echo(f"  {exc.line}", err=True)
+        raise typer.Exit(1) from None
+    except AdminError as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {change.line} to {_env_file_for_edits()}")
+    typer.echo(
+        "restart the gateway to use it (systemctl restart neuronetz-gateway / "
+        "docker compose restart gateway)"
+    )
 
 
 def main() -> None:
