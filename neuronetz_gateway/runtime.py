@@ -8,7 +8,6 @@ refresh, auth-epoch poll, ledger flush. Closing runs in reverse and flushes the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Coroutine
@@ -29,6 +28,7 @@ from neuronetz_gateway.config import Settings
 from neuronetz_gateway.db import state
 from neuronetz_gateway.db.audit import purge_expired
 from neuronetz_gateway.db.engine import Database, open_database
+from neuronetz_gateway.lifecycle import pause
 from neuronetz_gateway.limits.ledger import UsageLedger, spent_tokens
 from neuronetz_gateway.limits.memory_store import MemoryStore
 from neuronetz_gateway.limits.redis_store import RedisStore
@@ -42,6 +42,7 @@ log = logging.getLogger("neuronetz_gateway.runtime")
 # Revocation must land within 2 s (SPEC §5); polling twice a second leaves room for the request.
 EPOCH_POLL_S = 0.5
 PURGE_EVERY_S = 3600.0
+CLOSE_STEP_S = 5.0
 
 
 def open_redis(settings: Settings) -> Redis | None:
@@ -76,6 +77,7 @@ class Runtime:
     metrics: Metrics
     trail: Trail
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -121,11 +123,12 @@ class Runtime:
             metrics=metrics,
             trail=Trail(settings, audit, metrics),
         )
+        stop = runtime.stop
         runtime._start(
-            discovery.run(),
+            discovery.run(stop),
             runtime._poll_epoch(),
-            runtime.ledger.run(),
-            audit.run(),
+            runtime.ledger.run(stop),
+            audit.run(stop),
             runtime._purge(),
         )
         return runtime
@@ -134,33 +137,44 @@ class Runtime:
         self.tasks.extend(asyncio.create_task(job) for job in jobs)
 
     async def _poll_epoch(self) -> None:
-        while True:
-            await asyncio.sleep(EPOCH_POLL_S)
+        while not await pause(self.stop, EPOCH_POLL_S):
             try:
                 self.cache.advance_epoch(await state.read(state.AUTH_EPOCH))
             except Exception as exc:  # database down: cached keys keep working (SPEC §14)
                 log.debug("auth epoch poll failed: %s", type(exc).__name__)
 
     async def _purge(self) -> None:
-        while True:
+        while not self.stop.is_set():
             try:
                 audit, prompts = await purge_expired(datetime.now(UTC))
                 if audit or prompts:
                     log.info("purged %d expired audit rows and %d prompt logs", audit, prompts)
             except Exception as exc:
                 log.warning("purge failed, retrying later: %s", type(exc).__name__)
-            await asyncio.sleep(PURGE_EVERY_S)
+            await pause(self.stop, PURGE_EVERY_S)
 
     async def close(self) -> None:
         """Stop background work, flush usage and audit, release connections, in reverse order."""
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if not await self.ledger.flush():
+        self.stop.set()  # loops end between rounds, never in the middle of a query
+        if self.tasks:
+            _, stuck = await asyncio.wait(self.tasks, timeout=CLOSE_STEP_S)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                log.warning("%d background tasks did not stop in time", len(stuck))
+        # The writes that matter get a bounded wait each: a hung database must not keep the
+        # process from exiting (systemd and Docker would kill it anyway, later and harder).
+        try:
+            flushed = await asyncio.wait_for(self.ledger.flush(), CLOSE_STEP_S * 3)
+        except TimeoutError:
+            flushed = False
+        if not flushed:
             log.error("usage of %d buckets could not be written at shutdown", self.ledger.pending)
-        if not await self.audit.drain():
+        try:
+            drained = await asyncio.wait_for(self.audit.drain(), CLOSE_STEP_S * 3)
+        except TimeoutError:
+            drained = False
+        if not drained:
             log.error("%d audit rows could not be written at shutdown", self.audit.depth)
         await self.http.aclose()
         if self.redis is not None:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 
 from neuronetz_gateway.db.audit import AuditRow, PromptRow, insert_batch
+from neuronetz_gateway.lifecycle import pause
 
 log = logging.getLogger("neuronetz_gateway.audit")
 
@@ -75,11 +76,11 @@ class AuditBuffer:
                 return False
         return True
 
-    async def run(self) -> None:
-        """The writer: batch every INTERVAL_S, or at once when a batch is full."""
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """The writer: batch every INTERVAL_S, or at once when a batch is full, until `stop`."""
+        while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), INTERVAL_S)
             self._wake.clear()
-            if not await self.drain():
-                await asyncio.sleep(RETRY_S)
+            if not await self.drain() and await pause(stop, RETRY_S):
+                return

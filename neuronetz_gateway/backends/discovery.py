@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from neuronetz_gateway.config import Backend
+from neuronetz_gateway.lifecycle import pause
 from neuronetz_gateway.policy.models import BadModelName, normalize_model
 
 log = logging.getLogger("neuronetz_gateway.discovery")
@@ -71,10 +72,9 @@ class Discovery:
         """Poll every backend once, concurrently."""
         await asyncio.gather(*(self._refresh_one(state) for state in self.states))
 
-    async def run(self) -> None:
-        """Refresh forever (a background task of the runtime)."""
-        while True:
-            await asyncio.sleep(self._refresh_s)
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh until `stop` is set (a background task of the runtime)."""
+        while not await pause(stop, self._refresh_s):
             try:
                 await self.refresh()
             except Exception:  # never let discovery die; the next round retries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ from piccolo.engine.sqlite import SQLiteEngine
 
 from neuronetz_gateway.config import Settings
 from neuronetz_gateway.db.tables import ALL_TABLES
+
+log = logging.getLogger("neuronetz_gateway.db")
 
 
 class _QuietPostgresEngine(PostgresEngine):
@@ -54,10 +57,19 @@ class Database:
         """Run one statement (inside the current transaction, if any)."""
         await self.engine.run_ddl(sql)
 
-    async def close(self) -> None:
-        """Release pooled connections."""
-        if isinstance(self.engine, PostgresEngine) and self.engine.pool is not None:
-            await self.engine.close_connection_pool()
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Release pooled connections; a connection left busy by a cancelled query is cut."""
+        if not isinstance(self.engine, PostgresEngine) or self.engine.pool is None:
+            return
+        pool = self.engine.pool
+        try:
+            # asyncpg's close() waits for every connection to come back, which a query cancelled
+            # at shutdown may never do; the process must still exit (SIGTERM -> exit 0).
+            await asyncio.wait_for(pool.close(), timeout_s)  # type: ignore[no-untyped-call]
+        except TimeoutError:
+            log.warning("database connections did not close in %.0f s; cutting them", timeout_s)
+            pool.terminate()  # type: ignore[no-untyped-call]
+        self.engine.pool = None
 
 
 async def open_database(settings: Settings, *, pool: bool = True) -> Database:

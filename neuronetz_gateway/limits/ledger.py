@@ -13,6 +13,7 @@ import logging
 from datetime import UTC, date, datetime
 
 from neuronetz_gateway.db.usage import UsageDelta, add_usage, read_usage
+from neuronetz_gateway.lifecycle import pause
 
 log = logging.getLogger("neuronetz_gateway.ledger")
 
@@ -80,10 +81,9 @@ class UsageLedger:
                         merged[index] += value
                 return False
 
-    async def run(self) -> None:
-        """Flush forever (a background task of the runtime)."""
-        while True:
-            await asyncio.sleep(self._interval)
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush until `stop` is set (a background task of the runtime)."""
+        while not await pause(stop, self._interval):
             await self.flush()
 
 
