@@ -14,6 +14,12 @@ from neuronetz_gateway.db.usage import read_usage
 PROMPT = [{"role": "user", "content": "tell me about doors"}]
 
 
+def ndjson(stack: Stack, path: str, body: dict[str, object]) -> list[dict[str, object]]:
+    """Every line of a native stream, parsed."""
+    with httpx.stream("POST", f"{stack.url}{path}", headers=stack.headers, json=body) as response:
+        return [json.loads(line) for line in response.iter_lines() if line]
+
+
 def _usage(stack: Stack) -> tuple[int, int, int]:
     """(requests, prompt, completion) for the stack's key today, once the ledger has flushed."""
     today = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -95,13 +101,7 @@ def test_client_disconnect_cancels_the_upstream_and_counts_partial_tokens(stack:
 
 def test_backend_dying_mid_stream_ends_with_an_error_line_and_settles(stack: Stack) -> None:
     stack.mock.fault(mode="drop", after=3)
-    with httpx.stream(
-        "POST",
-        f"{stack.url}/api/chat",
-        headers=stack.headers,
-        json={"model": "llama3.2", "messages": PROMPT},
-    ) as response:
-        lines = [json.loads(line) for line in response.iter_lines() if line]
+    lines = ndjson(stack, "/api/chat", {"model": "llama3.2", "messages": PROMPT})
     assert len(lines) == 4 and lines[-1] == {
         "error": "the backend stopped in the middle of the answer"
     }
@@ -184,13 +184,7 @@ def test_endless_upstream_streams_are_cut_and_accounted(mock: MockOllama, tmp_pa
     stack = make_stack(env, mock, str(tmp_path))
     try:
         mock.fault(mode="endless")
-        with httpx.stream(
-            "POST",
-            f"{stack.url}/api/chat",
-            headers=stack.headers,
-            json={"model": "llama3.2", "messages": PROMPT},
-        ) as response:
-            lines = [json.loads(line) for line in response.iter_lines() if line]
+        lines = ndjson(stack, "/api/chat", {"model": "llama3.2", "messages": PROMPT})
         assert lines[-1] == {"error": "the backend's stream exceeded its token limit"}
         assert 10 < len(lines) < 200
         # Charged for what the backend produced: what was relayed, plus the line that broke the cap.
