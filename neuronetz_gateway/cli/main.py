@@ -137,6 +137,11 @@ def _limits(
     )
 
 
+def _given(limits: Limits) -> dict[str, int]:
+    """The limits an update names (None means: leave it alone)."""
+    return {k: v for k, v in dataclasses.asdict(limits).items() if v is not None}
+
+
 def _model_list(models: str | None) -> tuple[str, ...] | None:
     if models is None:
         return None
@@ -271,7 +276,7 @@ def update_tenant(
     """Change a tenant's limits, budgets, model policy or state (live within 2 s)."""
     given = _limits(rpm, tpm, concurrent, daily_budget, monthly_budget, total_budget)
     changes = tenant_admin.TenantChanges(
-        limits={k: v for k, v in dataclasses.asdict(given).items() if v is not None},
+        limits=_given(given),
         unset=tuple(u.replace("-", "_") for u in unset or ()),
         allow_all_models=allow_all_models,
         models=_model_list(models),
@@ -425,7 +430,7 @@ def update_key(
 ) -> None:
     """Change a key's limits, budgets, models or expiry (only narrowing its tenant; live in 2 s)."""
     given = _limits(rpm, tpm, concurrent, daily_budget, monthly_budget, total_budget)
-    limits = {k: v for k, v in dataclasses.asdict(given).items() if v is not None}
+    limits = _given(given)
 
     async def action(_: Settings, __: Database) -> KeyRecord:
         expires_at = parse_when(expires, datetime.now(UTC)) if expires else None

@@ -221,18 +221,7 @@ class MockOllama:
             if name in state.models:
                 await _json(send, 200, _openai_model(name))
             else:
-                await _json(
-                    send,
-                    404,
-                    {
-                        "error": {
-                            "message": f"model '{name}' not found",
-                            "type": "api_error",
-                            "param": None,
-                            "code": None,
-                        }
-                    },
-                )
+                await _openai_not_found(send, f"model '{name}' not found")
         elif path.startswith(
             ("/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete", "/api/blobs")
         ):
@@ -434,18 +423,7 @@ class MockOllama:
     ) -> None:
         model = body.get("model")
         if not self._known(model):
-            await _json(
-                send,
-                404,
-                {
-                    "error": {
-                        "message": f'model "{model}" not found, try pulling it first',
-                        "type": "api_error",
-                        "param": None,
-                        "code": None,
-                    }
-                },
-            )
+            await _openai_not_found(send, f'model "{model}" not found, try pulling it first')
             return
         chat = path == "/v1/chat/completions"
         prompt_tokens = _prompt_tokens(body)
@@ -508,18 +486,7 @@ class MockOllama:
     async def _openai_embed(self, body: dict[str, Any], send: Send) -> None:
         model = body.get("model")
         if not self._known(model):
-            await _json(
-                send,
-                404,
-                {
-                    "error": {
-                        "message": f'model "{model}" not found',
-                        "type": "api_error",
-                        "param": None,
-                        "code": None,
-                    }
-                },
-            )
+            await _openai_not_found(send, f'model "{model}" not found')
             return
         inputs = body.get("input", "")
         items = inputs if isinstance(inputs, list) else [inputs]
@@ -574,6 +541,12 @@ async def _raw(send: Send, status: int, body: bytes, content_type: bytes) -> Non
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _openai_not_found(send: Send, message: str) -> None:
+    await _json(
+        send, 404, {"error": {"message": message, "type": "api_error", "param": None, "code": None}}
+    )
 
 
 async def _json(send: Send, status: int, payload: object) -> None:
